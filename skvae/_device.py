@@ -1,0 +1,130 @@
+"""Device resolution and array <-> tensor conversion.
+
+This is the one module that knows device names: every estimator asks it which
+``torch.device`` to use and how to move data there and back.
+"""
+
+import contextlib
+
+import numpy as np
+import torch
+
+_DEVICE_KINDS = ("auto", "cpu", "cuda", "mps")
+
+
+def _mps_available():
+    backend = getattr(torch.backends, "mps", None)
+    return backend is not None and backend.is_available()
+
+
+def resolve_device(device, estimator_name="estimator"):
+    """Turn the ``device`` parameter into a ``torch.device``.
+
+    ``"auto"`` picks CUDA, then Apple MPS, then the CPU. A device that is
+    asked for explicitly but is not present is an error rather than a silent
+    fall back to the CPU.
+    """
+    if isinstance(device, torch.device):
+        device = str(device)
+    if not isinstance(device, str) or device.split(":")[0] not in _DEVICE_KINDS:
+        raise ValueError(
+            f"The 'device' parameter of {estimator_name} must be one of "
+            f"{{'auto', 'cpu', 'cuda', 'cuda:N', 'mps'}} or a torch.device. "
+            f"Got {device!r} instead."
+        )
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if _mps_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    resolved = torch.device(device)
+    if resolved.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"{estimator_name} was asked for device={device!r}, but torch sees no CUDA "
+                "device on this machine. Use device='auto' or device='cpu'."
+            )
+        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
+            raise ValueError(
+                f"{estimator_name} was asked for device={device!r}, but only "
+                f"{torch.cuda.device_count()} CUDA device(s) are present. "
+                "Use device='cuda' or device='auto'."
+            )
+    if resolved.type == "mps" and not _mps_available():
+        raise ValueError(
+            f"{estimator_name} was asked for device={device!r}, but torch sees no MPS "
+            "device on this machine. Use device='auto' or device='cpu'."
+        )
+    return resolved
+
+
+def device_available(device):
+    """Whether a saved ``torch.device`` can be used on this machine."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            return False
+        return device.index is None or device.index < torch.cuda.device_count()
+    if device.type == "mps":
+        return _mps_available()
+    return True
+
+
+def is_tensor(X):
+    return isinstance(X, torch.Tensor)
+
+
+def to_tensor(X, device, dtype=torch.float32):
+    """Move a numpy array (or tensor) to ``device`` as a contiguous ``dtype`` tensor.
+
+    float64 on MPS is not supported by torch, so callers ask for float32 there.
+    """
+    if isinstance(X, torch.Tensor):
+        return X.detach().to(device=device, dtype=dtype).contiguous()
+    X = np.ascontiguousarray(X)
+    return torch.from_numpy(X).to(device=device, dtype=dtype)
+
+
+def to_numpy(T, dtype):
+    """Copy a tensor back to the host as a numpy array of ``dtype``."""
+    return T.detach().cpu().numpy().astype(dtype, copy=False)
+
+
+def output_like(T, X, dtype):
+    """Return ``T`` in the kind of container ``X`` was: a tensor on ``X``'s device, else numpy.
+
+    ``dtype`` is the numpy dtype the caller's input had (float32 or float64).
+    """
+    if isinstance(X, torch.Tensor):
+        out_dtype = X.dtype if X.is_floating_point() else torch.float64
+        if X.device.type == "mps" and out_dtype == torch.float64:
+            out_dtype = torch.float32
+        return T.detach().to(device=X.device, dtype=out_dtype)
+    return to_numpy(T, dtype)
+
+
+def tensor_numpy_dtype(X):
+    """The numpy float dtype matching a tensor's dtype (float32 unless it is float64)."""
+    return np.float64 if X.dtype == torch.float64 else np.float32
+
+
+@contextlib.contextmanager
+def cpu_fast_math(device):
+    """Flush denormal floats to zero while computing on the CPU, then switch it back off.
+
+    Activations of networks trained on image data such as MNIST drift into the
+    denormal range, where x86 CPUs slow down by one or two orders of magnitude.
+    Denormals carry no useful signal for these models.
+    """
+    if torch.device(device).type != "cpu":
+        yield
+        return
+    # torch offers no getter for the flag, so it is put back to torch's default (off);
+    # set_flush_denormal returns whether the CPU supports it at all.
+    supported = torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        if supported:
+            torch.set_flush_denormal(False)

@@ -1,0 +1,40 @@
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+MNIST_PATH = Path(os.environ.get("SKVAE_MNIST", REPO.parent / "shared" / "data" / "mnist.npz"))
+
+
+def gpu_devices():
+    """The accelerators present on this machine, as device strings."""
+    found = []
+    if torch.cuda.is_available():
+        found.append("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        found.append("mps")
+    return found
+
+
+def pytest_collection_modifyitems(config, items):
+    if gpu_devices():
+        return
+    skip = pytest.mark.skip(reason="no CUDA or MPS device on this machine")
+    for item in items:
+        if item.get_closest_marker("gpu") is not None:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def mnist():
+    """MNIST scaled to [0, 1] as float32 rows: (X_train, y_train, X_test, y_test)."""
+    if not MNIST_PATH.exists():
+        pytest.skip(f"MNIST not found at {MNIST_PATH}; set SKVAE_MNIST to the mnist.npz path")
+    d = np.load(MNIST_PATH)
+    X_train = d["x_train"].reshape(-1, 784).astype(np.float32) / 255.0
+    X_test = d["x_test"].reshape(-1, 784).astype(np.float32) / 255.0
+    return X_train, d["y_train"], X_test, d["y_test"]

@@ -1,0 +1,46 @@
+import numpy as np
+import pytest
+import torch
+
+from skvae._device import output_like, resolve_device, to_tensor
+
+
+def test_auto_resolves_to_an_available_device():
+    device = resolve_device("auto")
+    if torch.cuda.is_available():
+        assert device.type == "cuda"
+    else:
+        assert device.type in ("mps", "cpu")
+
+
+def test_cpu_is_always_available():
+    assert resolve_device("cpu") == torch.device("cpu")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is present")
+def test_missing_cuda_is_an_error_not_a_fallback():
+    with pytest.raises(ValueError, match=r"device='cuda'.*no CUDA device.*device='auto'"):
+        resolve_device("cuda", "PCA")
+
+
+@pytest.mark.parametrize("bad", ["gpu", 3, None, "tpu"])
+def test_unknown_device_names_the_choices(bad):
+    with pytest.raises(ValueError, match=r"The 'device' parameter of PCA must be one of"):
+        resolve_device(bad, "PCA")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_numpy_round_trip_keeps_dtype(dtype):
+    X = np.arange(6, dtype=dtype).reshape(2, 3)
+    T = to_tensor(X, "cpu")
+    assert T.dtype == torch.float32
+    out = output_like(T, X, dtype)
+    assert isinstance(out, np.ndarray) and out.dtype == dtype
+    np.testing.assert_array_equal(out, X)
+
+
+def test_tensor_in_tensor_out():
+    X = torch.arange(6, dtype=torch.float64).reshape(2, 3)
+    out = output_like(to_tensor(X, "cpu"), X, np.float64)
+    assert isinstance(out, torch.Tensor) and out.dtype == torch.float64
+    assert out.device == X.device
