@@ -1,0 +1,133 @@
+"""Parameter validation shared by every skvae estimator.
+
+Errors read like scikit-learn's::
+
+    The 'batch_size' parameter of AutoencoderTransformer must be an int in the range
+    [1, inf) or a str among {'auto'}. Got 0 instead.
+
+and a misspelt option is answered with the closest valid one.
+"""
+
+import difflib
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+
+
+class InvalidParameterError(ValueError, TypeError):
+    """Raised when an estimator's parameter has the wrong type or value.
+
+    Subclasses both ``ValueError`` and ``TypeError``, as scikit-learn's error does,
+    so code that catches either keeps working.
+    """
+
+
+class Interval:
+    """Numbers of ``kind`` (``Integral`` or ``Real``) between ``left`` and ``right``.
+
+    ``None`` for a bound means unbounded; ``closed`` is one of "both", "left",
+    "right" or "neither".
+    """
+
+    def __init__(self, kind, left, right, closed="both"):
+        self.kind, self.left, self.right, self.closed = kind, left, right, closed
+
+    def __call__(self, value):
+        if isinstance(value, bool | np.bool_) or not isinstance(value, self.kind):
+            return False
+        if (
+            self.kind is Real
+            and not np.isfinite(value)
+            and not (self.left is None or self.right is None)
+        ):
+            return False
+        lo_ok = self.left is None or (
+            value >= self.left if self.closed in ("both", "left") else value > self.left
+        )
+        hi_ok = self.right is None or (
+            value <= self.right if self.closed in ("both", "right") else value < self.right
+        )
+        return bool(lo_ok and hi_ok)
+
+    def __str__(self):
+        noun = "an int" if self.kind is Integral else "a float"
+        lb = "[" if self.closed in ("both", "left") and self.left is not None else "("
+        rb = "]" if self.closed in ("both", "right") and self.right is not None else ")"
+        lo = "-inf" if self.left is None else self.left
+        hi = "inf" if self.right is None else self.right
+        return f"{noun} in the range {lb}{lo}, {hi}{rb}"
+
+
+class StrOptions:
+    """One of a fixed set of strings."""
+
+    def __init__(self, options):
+        self.options = tuple(options)
+
+    def __call__(self, value):
+        return isinstance(value, str) and value in self.options
+
+    def __str__(self):
+        return "a str among {" + ", ".join(repr(o) for o in self.options) + "}"
+
+
+class Constraint:
+    """Any other constraint: a predicate and the words that describe it."""
+
+    def __init__(self, predicate, description):
+        self.predicate, self.description = predicate, description
+
+    def __call__(self, value):
+        return bool(self.predicate(value))
+
+    def __str__(self):
+        return self.description
+
+
+BOOLEAN = Constraint(lambda v: isinstance(v, bool | np.bool_), "an instance of 'bool'")
+NONE = Constraint(lambda v: v is None, "None")
+RANDOM_STATE = Constraint(
+    lambda v: (
+        v is None
+        or (isinstance(v, Integral) and not isinstance(v, bool) and 0 <= v < 2**32)
+        or isinstance(v, np.random.RandomState)
+    ),
+    "an int in the range [0, 2**32 - 1], an instance of 'numpy.random.RandomState' or None",
+)
+DEVICE = Constraint(
+    lambda v: (
+        isinstance(v, torch.device)
+        or (isinstance(v, str) and v.split(":")[0] in ("auto", "cpu", "cuda", "mps"))
+    ),
+    "a str among {'auto', 'cpu', 'cuda', 'cuda:N', 'mps'} or a torch.device",
+)
+
+
+def _join(descriptions):
+    descriptions = [str(d) for d in descriptions]
+    if len(descriptions) == 1:
+        return descriptions[0]
+    return ", ".join(descriptions[:-1]) + " or " + descriptions[-1]
+
+
+def check_params(estimator, constraints):
+    """Check ``estimator``'s parameters against ``{name: [constraint, ...]}``.
+
+    A parameter is valid when it satisfies at least one of its constraints.
+    Parameters are read, never changed.
+    """
+    cls = type(estimator).__name__
+    for name, allowed in constraints.items():
+        value = getattr(estimator, name)
+        if any(c(value) for c in allowed):
+            continue
+        message = (
+            f"The {name!r} parameter of {cls} must be {_join(allowed)}. Got {value!r} instead."
+        )
+        if isinstance(value, str):
+            options = [o for c in allowed if isinstance(c, StrOptions) for o in c.options]
+            close = difflib.get_close_matches(value, options, n=1)
+            if close:
+                message += f" Did you mean {close[0]!r}?"
+        raise InvalidParameterError(message)

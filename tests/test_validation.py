@@ -1,0 +1,65 @@
+from numbers import Integral, Real
+
+import numpy as np
+import pytest
+
+from skvae._validation import (
+    BOOLEAN,
+    RANDOM_STATE,
+    Interval,
+    InvalidParameterError,
+    StrOptions,
+    check_params,
+)
+
+
+class Est:
+    def __init__(self, **params):
+        self.__dict__.update(params)
+
+
+SPECS = {
+    "batch_size": [Interval(Integral, 1, None), StrOptions({"auto"})],
+    "fraction": [Interval(Real, 0, 1, closed="neither")],
+    "activation": [StrOptions(("relu", "tanh"))],
+    "flag": [BOOLEAN],
+    "random_state": [RANDOM_STATE],
+}
+GOOD = dict(batch_size="auto", fraction=0.5, activation="relu", flag=True, random_state=None)
+
+
+def test_valid_parameters_pass_untouched():
+    est = Est(**GOOD)
+    check_params(est, SPECS)
+    assert est.__dict__ == GOOD
+
+
+@pytest.mark.parametrize(
+    "name, value, match",
+    [
+        (
+            "batch_size",
+            0,
+            r"The 'batch_size' parameter of Est must be an int in the range "
+            r"\[1, inf\) or a str among \{'auto'\}. Got 0 instead.",
+        ),
+        ("batch_size", True, r"Got True instead"),
+        ("fraction", 1.0, r"a float in the range \(0, 1\). Got 1.0 instead."),
+        ("activation", "rleu", r"Got 'rleu' instead. Did you mean 'relu'\?"),
+        ("flag", "yes", r"must be an instance of 'bool'"),
+        ("random_state", -1, r"'random_state' parameter of Est must be an int"),
+    ],
+)
+def test_bad_parameters_name_value_and_choices(name, value, match):
+    est = Est(**{**GOOD, name: value})
+    with pytest.raises(InvalidParameterError, match=match):
+        check_params(est, SPECS)
+
+
+def test_error_is_both_value_and_type_error():
+    assert issubclass(InvalidParameterError, ValueError)
+    assert issubclass(InvalidParameterError, TypeError)
+
+
+def test_random_state_accepts_generator_objects():
+    check_params(Est(**{**GOOD, "random_state": np.random.RandomState(0)}), SPECS)
