@@ -1,0 +1,203 @@
+"""AutoencoderTransformer: a deterministic MLP autoencoder as a scikit-learn transformer."""
+
+import math
+
+import numpy as np
+import torch
+
+from ._base import BaseNeuralTransformer
+from ._modules import Autoencoder, materialize
+
+# Floor of the fitted residual variance: keeps score finite when reconstruction is exact.
+_MIN_NOISE_VARIANCE = 1e-8
+
+
+class AutoencoderTransformer(BaseNeuralTransformer):
+    """Autoencoder: a nonlinear encoder/decoder pair trained on squared error.
+
+    The encoder is an MLP ``n_features -> hidden_layer_sizes -> n_components``
+    and the decoder its mirror image. Both are trained together with Adam to
+    minimise the mean squared reconstruction error. With
+    ``hidden_layer_sizes=()`` and ``activation="identity"`` this is the linear
+    autoencoder, whose decoder spans the same subspace as :class:`PCA`'s
+    components (in another basis).
+
+    A plain autoencoder is not a generative model: its latent space has no
+    prescribed shape. :meth:`sample` decodes draws from a Gaussian fitted to the
+    training codes; that is honest but often decodes to implausible points, which
+    is what :class:`VAETransformer` fixes.
+
+    Parameters
+    ----------
+    n_components : int, default=2
+        Size of the code (the bottleneck).
+    hidden_layer_sizes : tuple of int, default=(256, 128)
+        Widths of the encoder's hidden layers; the decoder uses them reversed.
+    activation : {'relu', 'tanh', 'sigmoid', 'identity', 'leaky_relu', 'elu', 'gelu'}, \
+            default='relu'
+        Nonlinearity between layers. The code and the reconstruction are linear
+        outputs.
+    batch_size : int or 'auto', default='auto'
+        Rows per gradient step; 'auto' is ``min(200, n_samples)``. The last,
+        smaller batch of an epoch is used too.
+    learning_rate : float, default=1e-3
+        Adam's step size.
+    weight_decay : float, default=0.0
+        Adam's L2 penalty.
+    max_iter : int, default=200
+        Maximum number of epochs (passes over the data).
+    tol : float, default=1e-4
+        Training stops when the loss (or validation loss with early stopping)
+        has not improved by at least ``tol`` for ``n_iter_no_change`` epochs.
+    n_iter_no_change : int, default=10
+        Epochs without improvement tolerated before stopping.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the data, stop on its loss, and keep
+        the weights of the best validation epoch.
+    validation_fraction : float, default=0.1
+        Share of the data held out when ``early_stopping=True``.
+    warm_start : bool, default=False
+        Continue from the fitted network when ``fit`` is called again.
+    verbose : bool, default=False
+        Show a progress bar with the running loss.
+    device : str or torch.device, default='auto'
+        Where to train and infer: 'auto' takes CUDA, then Apple MPS, then the CPU.
+        A device named explicitly but absent is an error.
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation and batch order. The same seed, data and
+        parameters give identical results on the CPU.
+
+    Attributes
+    ----------
+    module_ : torch.nn.Module
+        The trained network, with ``encoder`` and ``decoder`` submodules.
+    optimizer_ : torch.optim.Adam
+        Its optimizer, kept for :meth:`partial_fit`.
+    device_ : torch.device
+        The device the network lives on.
+    loss_curve_ : list of float
+        Mean squared reconstruction error per epoch.
+    loss_parts_ : dict
+        Parts of the loss per epoch; empty for the autoencoder, whose loss has one part.
+    best_loss_ : float or None
+        Lowest training loss (None with early stopping).
+    validation_scores_ : list of float or None
+        Negative validation loss per epoch, with early stopping.
+    best_validation_score_ : float or None
+        Highest of ``validation_scores_``.
+    n_iter_ : int
+        Epochs run.
+    noise_variance_ : float
+        Variance of the training residuals per feature: the σ² of the likelihood
+        p(x|z) = N(decoder(z), σ²I) used by :meth:`score`.
+    latent_mean_ : ndarray of shape (n_components,)
+        Mean of the training codes.
+    latent_covariance_ : ndarray of shape (n_components, n_components)
+        Covariance of the training codes, from which :meth:`sample` draws.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when X had string column names.
+
+    See Also
+    --------
+    PCA : The linear, closed-form encoder/decoder pair.
+    VAETransformer : An autoencoder with a regular latent space that can generate.
+
+    References
+    ----------
+    Hinton, G. E. and Salakhutdinov, R. R. (2006). Reducing the dimensionality of
+    data with neural networks. Science, 313(5786), 504-507.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from skvae import AutoencoderTransformer
+    >>> X = load_digits().data / 16
+    >>> ae = AutoencoderTransformer(n_components=8, max_iter=5, random_state=0)
+    >>> ae.fit_transform(X).shape
+    (1797, 8)
+    """
+
+    def __init__(
+        self,
+        n_components=2,
+        *,
+        hidden_layer_sizes=(256, 128),
+        activation="relu",
+        batch_size="auto",
+        learning_rate=1e-3,
+        weight_decay=0.0,
+        max_iter=200,
+        tol=1e-4,
+        n_iter_no_change=10,
+        early_stopping=False,
+        validation_fraction=0.1,
+        warm_start=False,
+        verbose=False,
+        device="auto",
+        random_state=None,
+    ):
+        self.n_components = n_components
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.device = device
+        self.random_state = random_state
+
+    def _build_module(self, Xt, generator):
+        module = Autoencoder(
+            Xt.mean(0), self.n_components, tuple(self.hidden_layer_sizes), self.activation
+        )
+        return materialize(module, generator, self.device_)
+
+    def _make_loss(self, noise_generator):
+        def loss(module, xb, epoch):
+            # ||x - x_hat||² / 2 per sample: the Gaussian negative log-likelihood with
+            # unit variance, up to a constant, on the same scale as the VAE's loss.
+            return 0.5 * ((module(xb) - xb) ** 2).sum(1).mean(), {}
+
+        return loss
+
+    def _encode(self, X):
+        return self.module_.encoder(X)
+
+    def _decode(self, Z):
+        return self.module_.decoder(Z)
+
+    def _after_fit(self, Xt):
+        sq_err, codes = 0.0, []
+        for i in range(0, Xt.shape[0], 8192):
+            xb = Xt[i : i + 8192]
+            zb = self.module_.encoder(xb)  # (batch, n_components)
+            sq_err += float(((self.module_.decoder(zb) - xb) ** 2).sum())
+            codes.append(zb.to("cpu", torch.float64).numpy())
+        self.noise_variance_ = max(sq_err / Xt.numel(), _MIN_NOISE_VARIANCE)
+        Z = np.concatenate(codes)  # (n_samples, n_components)
+        self.latent_mean_ = Z.mean(0)
+        self.latent_covariance_ = np.atleast_2d(np.cov(Z, rowvar=False, ddof=min(1, len(Z) - 1)))
+
+    def _score_samples(self, X):
+        # log N(x; x_hat, σ²I) = -d/2 log(2πσ²) - ||x - x_hat||² / (2σ²)
+        var = self.noise_variance_
+        sq = ((self.module_(X) - X) ** 2).sum(1)  # (batch,)
+        return -0.5 * (X.shape[1] * math.log(2 * math.pi * var) + sq / var)
+
+    def _sample_latent(self, n_samples, generator):
+        # A symmetric square root of the covariance, defined even when codes are collinear.
+        w, V = np.linalg.eigh(self.latent_covariance_)
+        root = torch.as_tensor(
+            V * np.sqrt(np.clip(w, 0, None)), dtype=torch.float32, device=self.device_
+        )  # (n_components, n_components)
+        mean = torch.as_tensor(self.latent_mean_, dtype=torch.float32, device=self.device_)
+        eps = torch.randn(n_samples, self.n_components, generator=generator, device=self.device_)
+        return mean + eps @ root.T  # (n_samples, n_components)

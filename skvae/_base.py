@@ -1,0 +1,397 @@
+"""What the neural estimators share: parameters, validation, the fit driver,
+batched inference, the device/dtype round trip, pickling and tags.
+
+Subclasses supply the module, the loss and the encode/decode maps; the training
+itself is :func:`skvae._training.train` for all of them.
+"""
+
+import io
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_array, check_random_state
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._device import (
+    cpu_fast_math,
+    device_available,
+    is_tensor,
+    output_like,
+    resolve_device,
+    tensor_numpy_dtype,
+    to_tensor,
+)
+from ._modules import ACTIVATIONS
+from ._training import train
+from ._validation import (
+    BOOLEAN,
+    DEVICE,
+    RANDOM_STATE,
+    Constraint,
+    Interval,
+    StrOptions,
+    check_params,
+)
+
+# Rows per forward pass at inference: bounds device memory for large X.
+_INFERENCE_ROWS = 8192
+
+
+def _is_layer_sizes(value):
+    try:
+        sizes = list(value)
+    except TypeError:
+        return False
+    return not isinstance(value, str) and all(
+        isinstance(s, Integral) and not isinstance(s, bool) and s >= 1 for s in sizes
+    )
+
+
+class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Base class of :class:`AutoencoderTransformer` and :class:`VAETransformer`.
+
+    Not for direct use. A subclass implements ``_build_module``, ``_make_loss``,
+    ``_encode``, ``_decode``, ``_score_samples``, ``_sample_latent`` and may
+    extend ``_parameter_constraints``, ``_check_training_values`` and ``_after_fit``.
+    """
+
+    _parameter_constraints = {
+        "n_components": [Interval(Integral, 1, None)],
+        "hidden_layer_sizes": [
+            Constraint(_is_layer_sizes, "a tuple of positive ints (possibly empty)")
+        ],
+        "activation": [StrOptions(tuple(ACTIVATIONS))],
+        "batch_size": [Interval(Integral, 1, None), StrOptions(("auto",))],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None)],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "n_iter_no_change": [Interval(Integral, 1, None)],
+        "early_stopping": [BOOLEAN],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "warm_start": [BOOLEAN],
+        "verbose": [BOOLEAN, Interval(Integral, 0, None)],
+        "device": [DEVICE],
+        "random_state": [RANDOM_STATE],
+    }
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, X, y=None):
+        """Train the network on X.
+
+        Parameters
+        ----------
+        X : {array-like, torch.Tensor} of shape (n_samples, n_features)
+            Training data. A tensor is used where it lives, without a copy to the host.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : object
+            Fitted estimator.
+        """
+        return self._fit(X, incremental=False)
+
+    def partial_fit(self, X, y=None):
+        """Train for one epoch over X, keeping the network and optimizer state.
+
+        The first call builds the network. ``early_stopping`` does not apply.
+
+        Parameters
+        ----------
+        X : {array-like, torch.Tensor} of shape (n_samples, n_features)
+            Training data.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : object
+            Updated estimator.
+        """
+        return self._fit(X, incremental=True)
+
+    def _fit(self, X, incremental):
+        check_params(self, self._parameter_constraints)
+        fitted = hasattr(self, "module_")
+        keep = fitted and (incremental or self.warm_start)
+        if not keep:
+            self.device_ = resolve_device(self.device, type(self).__name__)
+        Xt, dtype = self._validate_rows(X, reset=not keep)
+        self._check_training_values(Xt)
+        if not keep:
+            self._fit_dtype = dtype
+            self._n_fit_calls = 0
+            self._seed = int(check_random_state(self.random_state).randint(2**31 - 1))
+        # A fresh, reproducible stream for every call: call k of partial_fit uses seed + k.
+        seed = self._seed + self._n_fit_calls
+        self._n_fit_calls += 1
+        shuffle_gen = torch.Generator().manual_seed(seed)
+        noise_gen = torch.Generator(device=self.device_).manual_seed(seed + 1)
+        if not keep:
+            init_gen = torch.Generator().manual_seed(seed + 2)
+            self.module_ = self._build_module(Xt, init_gen)
+            self.loss_curve_, self.n_iter_ = [], 0
+            self.loss_parts_ = {}
+        if not (incremental and fitted):
+            self.optimizer_ = torch.optim.Adam(
+                self.module_.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay
+            )
+
+        X_val = None
+        early_stopping = self.early_stopping and not incremental
+        if early_stopping:
+            Xt, X_val = self._split_validation(Xt, shuffle_gen)
+        n = Xt.shape[0]
+        batch_size = min(200, n) if self.batch_size == "auto" else min(self.batch_size, n)
+        max_iter = 1 if incremental else self.max_iter
+
+        history = train(
+            self.module_,
+            self._make_loss(noise_gen),
+            self.optimizer_,
+            Xt,
+            generator=shuffle_gen,
+            batch_size=batch_size,
+            max_iter=max_iter,
+            tol=self.tol,
+            n_iter_no_change=self.n_iter_no_change,
+            X_val=X_val,
+            verbose=bool(self.verbose),
+            desc=type(self).__name__,
+            first_epoch=self.n_iter_,
+        )
+        self.loss_curve_ = self.loss_curve_ + history["loss"]
+        for name, values in history["parts"].items():
+            self.loss_parts_[name] = self.loss_parts_.get(name, []) + values
+        self.n_iter_ += history["n_iter"]
+        if early_stopping:
+            # Higher is better, as for sklearn's MLP: the negative validation loss.
+            self.validation_scores_ = [-v for v in history["val_loss"]]
+            self.best_validation_score_ = max(self.validation_scores_)
+        else:
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
+        self.best_loss_ = None if early_stopping else min(self.loss_curve_)
+        if not incremental and not history["converged"]:
+            warnings.warn(
+                f"{type(self).__name__} stopped after max_iter={self.max_iter} epochs "
+                "without converging. Raise 'max_iter', or 'tol' to stop sooner.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        with torch.inference_mode(), cpu_fast_math(self.device_):
+            self._after_fit(Xt)
+        return self
+
+    def _split_validation(self, Xt, generator):
+        n = Xt.shape[0]
+        n_val = int(round(self.validation_fraction * n))
+        if n_val < 1 or n - n_val < 1:
+            raise ValueError(
+                f"early_stopping=True with validation_fraction={self.validation_fraction} "
+                f"leaves {n_val} validation and {n - n_val} training samples out of {n}; "
+                "both need at least 1. Raise validation_fraction, pass more samples, "
+                "or set early_stopping=False."
+            )
+        order = torch.randperm(n, generator=generator).to(Xt.device)
+        return Xt[order[n_val:]], Xt[order[:n_val]]
+
+    # ---------------------------------------------------------- validation
+    def _validate_rows(self, X, reset=False, n_features=None):
+        """Check X and return it as a float32 tensor on ``device_`` with its numpy dtype.
+
+        ``n_features=None`` checks X against the input space (``n_features_in_``,
+        feature names); an int checks it against that width (the latent space).
+        """
+        name = type(self).__name__
+        expected = self.n_features_in_ if n_features is None and not reset else n_features
+        if is_tensor(X):
+            if X.ndim != 2:
+                raise ValueError(
+                    f"Expected a 2D tensor of shape (n_samples, n_features), got shape "
+                    f"{tuple(X.shape)}. Reshape it, e.g. X.reshape(len(X), -1)."
+                )
+            if X.shape[0] < 1:
+                raise ValueError(f"Found a tensor with 0 sample(s), while {name} needs 1.")
+            dtype = tensor_numpy_dtype(X)
+            Xt = to_tensor(X, self.device_)
+            if not bool(torch.isfinite(Xt).all()):
+                raise ValueError("Input X contains NaN or infinity. Impute or drop them first.")
+            if reset:
+                self.n_features_in_ = X.shape[1]
+                if hasattr(self, "feature_names_in_"):
+                    del self.feature_names_in_
+        else:
+            if n_features is None:
+                X = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32])
+            else:
+                X = check_array(X, dtype=[np.float64, np.float32])
+            dtype = X.dtype
+            Xt = to_tensor(X, self.device_)
+        if expected is not None and Xt.shape[1] != expected:
+            raise ValueError(
+                f"X has {Xt.shape[1]} features, but {name} is expecting {expected} "
+                "features as input."
+            )
+        return Xt, dtype
+
+    def _check_training_values(self, Xt):
+        """Hook: reject training data the model cannot describe."""
+
+    # ----------------------------------------------------------- inference
+    def _map(self, fn, X, n_features=None):
+        """Apply ``fn`` to the rows of X in chunks, in eval mode, without autograd."""
+        check_is_fitted(self)
+        Xt, dtype = self._validate_rows(X, n_features=n_features)
+        self.module_.eval()
+        with torch.inference_mode(), cpu_fast_math(self.device_):
+            out = torch.cat(
+                [fn(Xt[i : i + _INFERENCE_ROWS]) for i in range(0, Xt.shape[0], _INFERENCE_ROWS)]
+            )
+        return output_like(out, X, dtype)
+
+    def transform(self, X):
+        """Encode X into the latent space.
+
+        Parameters
+        ----------
+        X : {array-like, torch.Tensor} of shape (n_samples, n_features)
+            Data to encode.
+
+        Returns
+        -------
+        X_new : ndarray or torch.Tensor of shape (n_samples, n_components)
+            Codes, in X's dtype; a tensor comes back as a tensor on its device.
+        """
+        return self._map(self._encode, X)
+
+    def inverse_transform(self, X):
+        """Decode latent points back to the input space.
+
+        Parameters
+        ----------
+        X : {array-like, torch.Tensor} of shape (n_samples, n_components)
+            Latent points, e.g. the output of :meth:`transform`.
+
+        Returns
+        -------
+        X_original : ndarray or torch.Tensor of shape (n_samples, n_features_in_)
+            Reconstructions (the decoder's mean), in X's dtype.
+        """
+        return self._map(self._decode, X, n_features=self.n_components)
+
+    def score_samples(self, X):
+        """Log-likelihood of each sample under the model, in nats.
+
+        Parameters
+        ----------
+        X : {array-like, torch.Tensor} of shape (n_samples, n_features)
+            Data.
+
+        Returns
+        -------
+        ll : ndarray or torch.Tensor of shape (n_samples,)
+            One value per sample; see the class documentation for what it is.
+        """
+        return self._map(self._score_samples, X)
+
+    def score(self, X, y=None):
+        """Average of :meth:`score_samples` over X: higher is better.
+
+        Parameters
+        ----------
+        X : {array-like, torch.Tensor} of shape (n_samples, n_features)
+            Data.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        score : float
+            Mean log-likelihood (or its bound) per sample, in nats.
+        """
+        return float(self.score_samples(X).mean())
+
+    def sample(self, n_samples=1, random_state=None):
+        """Draw new points: latent codes from the model's prior, decoded.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Number of points to draw.
+        random_state : int, RandomState instance or None, default=None
+            Seeds the draw, independently of the estimator's own ``random_state``.
+
+        Returns
+        -------
+        X_new : ndarray of shape (n_samples, n_features_in_)
+            Decoded samples (the decoder's mean), in the training data's dtype.
+        """
+        check_is_fitted(self)
+        if not isinstance(n_samples, Integral) or isinstance(n_samples, bool) or n_samples < 1:
+            raise ValueError(f"n_samples must be an int in the range [1, inf); got {n_samples!r}.")
+        seed = int(check_random_state(random_state).randint(2**31 - 1))
+        generator = torch.Generator(device=self.device_).manual_seed(seed)
+        self.module_.eval()
+        with torch.inference_mode(), cpu_fast_math(self.device_):
+            Z = self._sample_latent(int(n_samples), generator)  # (n_samples, n_components)
+            X_new = torch.cat(
+                [
+                    self._decode(Z[i : i + _INFERENCE_ROWS])
+                    for i in range(0, len(Z), _INFERENCE_ROWS)
+                ]
+            )
+        return output_like(X_new, None, self._fit_dtype)
+
+    @property
+    def _n_features_out(self):
+        return self.n_components
+
+    # ------------------------------------------------------------ pickling
+    _TORCH_STATE = ("module_", "optimizer_")
+
+    def __getstate__(self):
+        state = dict(super().__getstate__())  # a copy: popping must not touch self
+        torch_state = {k: state.pop(k) for k in self._TORCH_STATE if k in state}
+        if torch_state:
+            # torch.save keeps the optimizer bound to the module's parameters; the
+            # bytes are loaded onto whatever device is present at unpickling time.
+            buffer = io.BytesIO()
+            torch.save(torch_state, buffer)
+            state["_torch_state"] = buffer.getvalue()
+        if "device_" in state:
+            state["device_"] = str(state["device_"])
+        return state
+
+    def __setstate__(self, state):
+        state = dict(state)
+        payload = state.pop("_torch_state", None)
+        if "device_" in state:
+            device = torch.device(state["device_"])
+            if not device_available(device):
+                warnings.warn(
+                    f"This {type(self).__name__} was fitted on device {str(device)!r}, "
+                    "which is not available here; it is loaded on the CPU. Call "
+                    "fit again with device='auto' to train on this machine's best device.",
+                    UserWarning,
+                    stacklevel=2,
+                )
+                device = torch.device("cpu")
+            state["device_"] = device
+        if payload is not None:
+            loaded = torch.load(
+                io.BytesIO(payload), map_location=state["device_"], weights_only=False
+            )
+            state.update(loaded)
+        super().__setstate__(state)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags

@@ -1,0 +1,145 @@
+"""The one training loop behind every neural estimator.
+
+A plain function: a module, a loss and a tensor of data in; a history out.
+The estimators differ in the module and the loss they pass, never in the loop.
+"""
+
+import copy
+import math
+
+import torch
+from tqdm.auto import tqdm
+
+from ._device import cpu_fast_math
+
+
+def _mean_loss(module, loss_fn, X, batch_size, epoch):
+    """Loss over ``X`` without gradients, averaged per sample, as (loss, parts)."""
+    total, parts_total = 0.0, {}
+    for start in range(0, X.shape[0], batch_size):
+        xb = X[start : start + batch_size]
+        loss, parts = loss_fn(module, xb, epoch)
+        total = total + loss * xb.shape[0]
+        for name, value in parts.items():
+            parts_total[name] = parts_total.get(name, 0.0) + value * xb.shape[0]
+    n = X.shape[0]
+    return float(total) / n, {k: float(v) / n for k, v in parts_total.items()}
+
+
+def train(
+    module,
+    loss_fn,
+    optimizer,
+    X,
+    *,
+    generator,
+    batch_size,
+    max_iter,
+    tol,
+    n_iter_no_change,
+    X_val=None,
+    verbose=False,
+    desc="training",
+    first_epoch=0,
+):
+    """Train ``module`` on ``X`` with minibatches until the loss stops improving.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        Lives on ``X.device``; trained in place.
+    loss_fn : callable
+        ``loss_fn(module, xb, epoch) -> (loss, parts)``: the mean loss over the
+        batch ``xb`` of shape (batch, n_features) as a scalar tensor, and a dict of
+        named scalar tensors (parts of the loss, detached) to record per epoch.
+    optimizer : torch.optim.Optimizer
+        Over ``module``'s parameters; its state carries over between calls.
+    X : torch.Tensor of shape (n_samples, n_features)
+        Training data, already on the module's device.
+    generator : torch.Generator
+        CPU generator that orders the batches of every epoch.
+    batch_size : int
+        Rows per step; the last batch of an epoch may be smaller and is still used.
+    max_iter : int
+        Number of epochs at most.
+    tol, n_iter_no_change : float, int
+        Training stops when the monitored loss has not improved by at least ``tol``
+        for more than ``n_iter_no_change`` consecutive epochs (scikit-learn's MLP rule).
+        The monitored loss is the validation loss when ``X_val`` is given, else the
+        training loss.
+    X_val : torch.Tensor of shape (n_val, n_features), default=None
+        Held-out rows. When given, the weights of the best validation epoch are
+        restored at the end.
+    verbose : bool, default=False
+        Show a progress bar with the running loss.
+    desc : str
+        Label of the progress bar.
+    first_epoch : int, default=0
+        Index of the first epoch, for losses that depend on it (KL warm-up) when
+        training resumes.
+
+    Returns
+    -------
+    history : dict
+        ``loss`` (training loss per epoch), ``parts`` (dict of lists, per epoch),
+        ``val_loss`` (per epoch, empty without ``X_val``), ``n_iter`` (epochs run)
+        and ``converged`` (whether the stopping rule ended training).
+    """
+    n_samples = X.shape[0]
+    history = {"loss": [], "parts": {}, "val_loss": [], "n_iter": 0, "converged": False}
+    best, bad_epochs, best_state = math.inf, 0, None
+    bar = tqdm(total=max_iter, desc=desc, disable=not verbose, leave=True, unit="epoch")
+    with cpu_fast_math(X.device):
+        for i in range(max_iter):
+            epoch = first_epoch + i
+            module.train()
+            order = torch.randperm(n_samples, generator=generator).to(X.device)
+            # Sums stay on the device: one host sync per epoch, not per batch.
+            total = torch.zeros((), device=X.device)
+            parts_total = {}
+            for start in range(0, n_samples, batch_size):
+                xb = X[order[start : start + batch_size]]  # (batch, n_features)
+                loss, parts = loss_fn(module, xb, epoch)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                total += loss.detach() * xb.shape[0]
+                for name, value in parts.items():
+                    parts_total[name] = parts_total.get(name, 0.0) + value * xb.shape[0]
+            epoch_loss = total.item() / n_samples
+            if not math.isfinite(epoch_loss):
+                bar.close()
+                raise FloatingPointError(
+                    f"The training loss became {epoch_loss} at epoch {epoch + 1}. "
+                    "Lower 'learning_rate', scale X (e.g. StandardScaler), or check X "
+                    "for extreme values."
+                )
+            history["loss"].append(epoch_loss)
+            for name, value in parts_total.items():
+                history["parts"].setdefault(name, []).append(float(value) / n_samples)
+            monitored = epoch_loss
+            if X_val is not None:
+                module.eval()
+                with torch.no_grad():
+                    monitored, _ = _mean_loss(module, loss_fn, X_val, batch_size, epoch)
+                history["val_loss"].append(monitored)
+            history["n_iter"] = i + 1
+            bar.update(1)
+            postfix = {"loss": f"{epoch_loss:.4g}"}
+            if X_val is not None:
+                postfix["val_loss"] = f"{monitored:.4g}"
+            bar.set_postfix(postfix, refresh=False)
+
+            bad_epochs = bad_epochs + 1 if monitored > best - tol else 0
+            if monitored < best:
+                best = monitored
+                if X_val is not None:
+                    best_state = copy.deepcopy(module.state_dict())
+            if bad_epochs > n_iter_no_change:
+                history["converged"] = True
+                break
+    bar.close()
+    if best_state is not None:
+        module.load_state_dict(best_state)
+    module.eval()
+    return history
