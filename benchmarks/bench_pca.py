@@ -1,0 +1,133 @@
+"""Time skvae.PCA against sklearn.decomposition.PCA, solver by solver.
+
+Run from the repository root::
+
+    python benchmarks/bench_pca.py            # MNIST-sized and wide data
+    python benchmarks/bench_pca.py --quick    # small smoke run
+
+Data: MNIST from ``../shared/data/mnist.npz`` relative to the repository root
+(or ``$SKVAE_MNIST``), scaled to float32 in [0, 1]; a synthetic matrix of the
+same shape when it is absent. Ratios are skvae / sklearn (below 1 means skvae
+is faster), best of a few repeats, both measured in the same run.
+"""
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+from sklearn import decomposition
+
+import skvae
+
+REPO = Path(__file__).resolve().parents[1]
+MNIST = Path(os.environ.get("SKVAE_MNIST", REPO.parent / "shared" / "data" / "mnist.npz"))
+SOLVERS = ["full", "covariance_eigh", "arpack", "randomized", "auto"]
+
+
+def mnist_like(n_samples):
+    if MNIST.exists():
+        X = np.load(MNIST)["x_train"].reshape(-1, 784)[:n_samples]
+        return X.astype(np.float32) / 255.0, f"MNIST ({MNIST})"
+    rng = np.random.default_rng(0)
+    # Low-rank structure plus noise, clipped to [0, 1] like pixel intensities.
+    X = rng.standard_normal((n_samples, 50)) @ rng.standard_normal((50, 784)) * 0.1 + 0.2
+    return np.clip(X, 0, 1).astype(np.float32), "synthetic (MNIST not found)"
+
+
+def wide(n_samples, n_features):
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((n_samples, 100)) @ rng.standard_normal((100, n_features))
+    return (X + 0.1 * rng.standard_normal((n_samples, n_features))).astype(np.float32)
+
+
+def best_time(fn, repeats):
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - start)
+    return min(times), out
+
+
+def bench(X, n_components, repeats):
+    rows = []
+    for solver in SOLVERS:
+        kwargs = dict(n_components=n_components, svd_solver=solver, random_state=0)
+        fitted = {}
+        timing = {}
+        for name, cls, extra in [
+            ("sklearn", decomposition.PCA, {}),
+            ("skvae", skvae.PCA, {"device": "cpu"}),
+        ]:
+            fit_s, pca = best_time(
+                lambda cls=cls, kw={**kwargs, **extra}: cls(**kw).fit(X), repeats
+            )
+            transform_s, Z = best_time(lambda pca=pca: pca.transform(X), repeats)
+            fitted[name], timing[name] = (pca, Z), (fit_s, transform_s)
+        (ref, Z_ref), (ours, Z) = fitted["sklearn"], fitted["skvae"]
+        # Accuracy: explained variance ratios, and the reconstruction error of each model.
+        d_evr = np.abs(ours.explained_variance_ratio_ - ref.explained_variance_ratio_).max()
+        err_ref = np.linalg.norm(ref.inverse_transform(Z_ref) - X)
+        err_ours = np.linalg.norm(ours.inverse_transform(Z) - X)
+        rows.append(
+            (
+                solver,
+                ours._fit_svd_solver,
+                timing["sklearn"][0],
+                timing["skvae"][0],
+                timing["sklearn"][1],
+                timing["skvae"][1],
+                d_evr,
+                err_ours / err_ref,
+            )
+        )
+    return rows
+
+
+def report(title, rows):
+    print(f"\n{title}")
+    header = (
+        f"{'solver':<16}{'(auto->)':<17}{'fit sk s':>9}{'fit skvae':>10}{'ratio':>7}"
+        f"{'tr sk s':>9}{'tr skvae':>9}{'ratio':>7}{'max|dEVR|':>11}{'recon ratio':>12}"
+    )
+    print(header)
+    print("-" * len(header))
+    for solver, used, f_sk, f_us, t_sk, t_us, d_evr, recon in rows:
+        used = used if solver == "auto" else ""
+        print(
+            f"{solver:<16}{used:<17}{f_sk:>9.3f}{f_us:>10.3f}{f_us / f_sk:>7.2f}"
+            f"{t_sk:>9.4f}{t_us:>9.4f}{t_us / t_sk:>7.2f}{d_evr:>11.1e}{recon:>12.6f}"
+        )
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small smoke run")
+    parser.add_argument("--repeats", type=int, default=None, help="timing repeats (best of)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="BLAS/OpenMP threads for both libraries (default: library defaults). On a "
+        "machine shared with other jobs, 1 avoids spinning threads and gives stable timings.",
+    )
+    args = parser.parse_args()
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+        threadpool_limits(args.threads)  # numpy/scipy BLAS used by sklearn
+    repeats = args.repeats or (1 if args.quick else 3)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; best of {repeats}")
+    n_mnist = 2_000 if args.quick else 60_000
+    X, source = mnist_like(n_mnist)
+    report(f"{X.shape[0]}x{X.shape[1]} float32, k=50, data: {source}", bench(X, 50, repeats))
+    Xw = wide(200, 2_000) if args.quick else wide(1_000, 10_000)
+    report(f"wide {Xw.shape[0]}x{Xw.shape[1]} float32, k=50", bench(Xw, 50, repeats))
+
+
+if __name__ == "__main__":
+    main()
