@@ -15,6 +15,16 @@ from skvae._pca import _assess_dimension, _infer_dimension, _lu_normalize
 from skvae._validation import InvalidParameterError
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_cpu_thread():
+    # The matrices here are tiny: a second OpenMP thread only adds synchronisation,
+    # which is slow when other jobs share the cores.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def gpu_devices():
     """Accelerators present here, as device strings."""
     found = ["cuda"] if torch.cuda.is_available() else []
