@@ -142,6 +142,16 @@ def _column_mean(X):
     return X.mean(dim=0)
 
 
+def _sum_of_squares(X):
+    """Sum of squared entries, accumulated in float64 block by block.
+
+    A float32 reduction over tens of millions of entries drifts by ~1e-3; the
+    blocks keep the float64 temporaries small.
+    """
+    blocks = X.split(max(1, 2**22 // max(1, X.shape[1])))
+    return sum(float(torch.linalg.vector_norm(b.to(torch.float64)) ** 2) for b in blocks)
+
+
 def _gram(X):
     """X^T X, (n_features, n_features).
 
@@ -637,7 +647,7 @@ class PCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         else:
             mean, Xv = self._centre(X, dtype)
             x_is_centred = True
-            total_var = float(torch.linalg.vector_norm(Xv) ** 2) / (n_samples - 1)
+            total_var = _sum_of_squares(Xv) / (n_samples - 1)
             operator = None
 
         if solver == "arpack":
