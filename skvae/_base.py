@@ -165,6 +165,7 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
             verbose=bool(self.verbose),
             desc=type(self).__name__,
             first_epoch=self.n_iter_,
+            monitor_from=self._monitor_from(),
         )
         self.loss_curve_ = self.loss_curve_ + history["loss"]
         for name, values in history["parts"].items():
@@ -243,6 +244,10 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
 
     def _check_training_values(self, Xt):
         """Hook: reject training data the model cannot describe."""
+
+    def _monitor_from(self):
+        """Hook: first epoch index the stopping rule looks at (after any warm-up)."""
+        return 0
 
     # ----------------------------------------------------------- inference
     def _map(self, fn, X, n_features=None):

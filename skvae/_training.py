@@ -41,6 +41,7 @@ def train(
     verbose=False,
     desc="training",
     first_epoch=0,
+    monitor_from=0,
 ):
     """Train ``module`` on ``X`` with minibatches until the loss stops improving.
 
@@ -77,6 +78,10 @@ def train(
     first_epoch : int, default=0
         Index of the first epoch, for losses that depend on it (KL warm-up) when
         training resumes.
+    monitor_from : int, default=0
+        Index of the first epoch that the stopping rule and the choice of best
+        weights look at. Earlier epochs are trained and recorded but not compared:
+        during a KL warm-up the objective itself changes from epoch to epoch.
 
     Returns
     -------
@@ -130,6 +135,8 @@ def train(
                 postfix["val_loss"] = f"{monitored:.4g}"
             bar.set_postfix(postfix, refresh=False)
 
+            if epoch < monitor_from:
+                continue
             bad_epochs = bad_epochs + 1 if monitored > best - tol else 0
             if monitored < best:
                 best = monitored
