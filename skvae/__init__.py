@@ -2,7 +2,8 @@
 
 from ._autoencoder import AutoencoderTransformer
 from ._pca import PCA
+from ._vae import VAETransformer
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["AutoencoderTransformer", "PCA", "__version__"]
+__all__ = ["AutoencoderTransformer", "PCA", "VAETransformer", "__version__"]

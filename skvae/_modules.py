@@ -89,3 +89,51 @@ class Autoencoder(nn.Module):
 
     def forward(self, x):  # (batch, n_features) -> (batch, n_features)
         return self.decoder(self.encoder(x))
+
+
+class GaussianEncoder(nn.Module):
+    """MLP trunk and two linear heads: the mean and log-variance of q(z|x) = N(g(x), diag h(x)).
+
+    ``mean`` (n_features,) is subtracted first, as in :class:`Autoencoder`.
+    The log-variance head keeps h(x) = exp(log_var) positive without a constraint.
+    """
+
+    def __init__(self, mean, n_components, hidden, activation):
+        super().__init__()
+        n_features = mean.shape[0]
+        self.trunk = nn.Sequential(
+            Centred(-mean), mlp([n_features, *hidden], activation, activate_last=True)
+        )
+        width = hidden[-1] if hidden else n_features
+        self.loc = nn.Linear(width, n_components, device="meta")
+        self.log_var = nn.Linear(width, n_components, device="meta")
+
+    def forward(self, x):  # (batch, n_features) -> 2 x (batch, n_components)
+        h = self.trunk(x)
+        return self.loc(h), self.log_var(h)
+
+
+class VAE(nn.Module):
+    """Variational autoencoder: a :class:`GaussianEncoder` and an MLP decoder.
+
+    The decoder maps ``n_components -> reversed(hidden) -> n_features`` and adds
+    ``output_offset`` (n_features,): the data mean for a Gaussian likelihood, the
+    logit of the mean for a Bernoulli one, so that an untrained decoder already
+    predicts the average sample. With ``learn_noise_variance`` the module also
+    holds ``log_noise_variance``, the scalar log c of p(x|z) = N(f(z), cI).
+    """
+
+    def __init__(
+        self, mean, n_components, hidden, activation, output_offset, learn_noise_variance=False
+    ):
+        super().__init__()
+        n_features = mean.shape[0]
+        self.encoder = GaussianEncoder(mean, n_components, hidden, activation)
+        self.decoder = nn.Sequential(
+            mlp([n_components, *reversed(hidden), n_features], activation), Centred(output_offset)
+        )
+        if learn_noise_variance:
+            self.log_noise_variance = nn.Parameter(torch.zeros((), device="meta"))
+
+    def forward(self, x):  # (batch, n_features) -> (batch, n_features): decode(posterior mean)
+        return self.decoder(self.encoder(x)[0])

@@ -1,0 +1,356 @@
+import copy
+import math
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from scipy.stats import multivariate_normal
+from sklearn.datasets import load_digits
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV, train_test_split
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import MinMaxScaler
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from skvae import VAETransformer
+from skvae._vae import gaussian_kl
+
+FAST = dict(hidden_layer_sizes=(16,), max_iter=15, device="cpu", random_state=0)
+# Enough Adam steps for the latent units to settle on 400 rows.
+SLOW = dict(max_iter=100, batch_size=32, learning_rate=3e-3)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    # These networks are tiny: a second thread only adds contention on a shared machine.
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _accelerators():
+    found = ["cuda"] if torch.cuda.is_available() else []
+    mps = getattr(torch.backends, "mps", None)
+    return found + (["mps"] if mps is not None and mps.is_available() else [])
+
+
+def quiet_fit(est, X):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return est.fit(X)
+
+
+def recon_mse(est, X):
+    return float(((est.inverse_transform(est.transform(X)) - X) ** 2).mean())
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_digits().data[:400] / 16.0  # (400, 64) in [0, 1]
+
+
+@pytest.fixture(scope="module")
+def fitted(digits):
+    est = VAETransformer(n_components=4, likelihood="bernoulli", **{**FAST, "max_iter": 30})
+    return quiet_fit(est, digits)
+
+
+# ------------------------------------------------------------ sklearn contract
+@parametrize_with_checks(
+    [VAETransformer(), VAETransformer(hidden_layer_sizes=(8,), max_iter=20, device="cpu")]
+)
+def test_sklearn_compatible(estimator, check):
+    check(estimator)
+
+
+# ----------------------------------------------------------------- the bound
+def test_closed_form_kl_matches_monte_carlo():
+    g = torch.Generator().manual_seed(0)
+    mean = torch.randn(3, 4, generator=g, dtype=torch.float64)
+    log_var = torch.randn(3, 4, generator=g, dtype=torch.float64)
+    eps = torch.randn(200_000, 1, 4, generator=g, dtype=torch.float64)
+    std = (0.5 * log_var).exp()
+    z = mean + std * eps  # (draws, 3, 4)
+    log_q = -0.5 * (eps**2 + log_var + math.log(2 * math.pi))
+    log_p = -0.5 * (z**2 + math.log(2 * math.pi))
+    mc = (log_q - log_p).mean(0)  # (3, 4)
+    np.testing.assert_allclose(gaussian_kl(mean, log_var), mc, atol=0.03)
+
+
+def test_kl_per_dimension_is_the_training_data_average(fitted, digits):
+    with torch.inference_mode():
+        mean, log_var = fitted.module_.encoder(torch.as_tensor(digits, dtype=torch.float32))
+        expected = gaussian_kl(mean, log_var).mean(0).numpy()
+    np.testing.assert_allclose(fitted.kl_per_dimension_, expected, rtol=1e-4)
+    assert fitted.kl_per_dimension_.shape == (4,)
+    assert (fitted.kl_per_dimension_ >= 0).all()
+
+
+def test_iwae_is_above_elbo_for_the_same_draws(fitted, digits):
+    X = digits[:100]
+    est = copy.deepcopy(fitted)
+    # Same draws: the IWAE bound is log-mean-exp of the log weights the ELBO averages.
+    for k in (1, 5):
+        est.set_params(n_score_samples=k)
+        elbo, iwae = est.score_samples(X), est.score_samples_iwae(X, n_importance=k)
+        if k == 1:
+            np.testing.assert_allclose(iwae, elbo, rtol=1e-10)
+        else:
+            assert (iwae >= elbo - 1e-9).all()
+
+
+@pytest.fixture(scope="module")
+def low_rank():
+    rng = np.random.RandomState(0)
+    Z = rng.randn(400, 2)
+    return Z @ rng.randn(2, 10) + 0.05 * rng.randn(400, 10)  # two latent factors
+
+
+def test_linear_vae_bounds_its_exact_log_likelihood(low_rank):
+    # With a linear decoder, p(x) = N(b, W Wᵀ + cI) in closed form: the ELBO must lie
+    # below it and the IWAE bound approach it, which holds only with every constant right.
+    est = quiet_fit(
+        VAETransformer(
+            n_components=2,
+            activation="identity",
+            noise_variance="learned",
+            n_score_samples=100,
+            **{**FAST, **SLOW, "hidden_layer_sizes": ()},
+        ),
+        low_rank,
+    )
+    linear, offset = est.module_.decoder[0][0], est.module_.decoder[1].offset
+    W = linear.weight.detach().double().numpy()  # (n_features, n_components)
+    b = (linear.bias + offset).detach().double().numpy()
+    cov = W @ W.T + est.noise_variance_ * np.eye(W.shape[0])
+    exact = multivariate_normal(b, cov).logpdf(low_rank)
+    elbo = est.score_samples(low_rank)
+    assert (elbo <= exact + 0.05).all()
+    assert elbo.mean() < exact.mean() - 0.1
+    iwae = est.score_samples_iwae(low_rank, n_importance=10_000)
+    np.testing.assert_allclose(iwae.mean(), exact.mean(), atol=0.01)
+    # On average over draws (other seeds of the scoring noise) the bound rises with K.
+    means = []
+    for k in (1, 10, 100):
+        runs = []
+        for seed in range(20):
+            est._seed = seed
+            runs.append(est.score_samples_iwae(low_rank, n_importance=k).mean())
+        means.append(np.mean(runs))
+    assert means[0] < means[1] < means[2] < exact.mean() + 0.05
+    # The training loss is the negative ELBO too (reconstruction + KL, nothing dropped).
+    np.testing.assert_allclose(
+        est.loss_curve_,
+        np.add(est.loss_parts_["reconstruction"], est.loss_parts_["kl"]),
+        rtol=1e-5,
+    )
+
+
+def test_score_is_repeatable_and_row_independent(fitted, digits):
+    a = fitted.score_samples(digits)
+    np.testing.assert_array_equal(a, fitted.score_samples(digits))
+    np.testing.assert_allclose(fitted.score_samples(digits[::-1][:50]), a[::-1][:50], rtol=1e-12)
+    assert np.isclose(fitted.score(digits), a.mean())
+
+
+# ------------------------------------------------------------ estimator API
+def test_fit_transform_equals_fit_then_transform(digits):
+    a = quiet_fit(VAETransformer(**FAST), digits).transform(digits)
+    b = VAETransformer(**FAST)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        np.testing.assert_array_equal(b.fit_transform(digits), a)
+
+
+def test_same_seed_same_results_other_seed_differs(digits):
+    X = digits[:150]
+    a, b = (quiet_fit(VAETransformer(**FAST), X) for _ in range(2))
+    c = quiet_fit(VAETransformer(**{**FAST, "random_state": 1}), X)
+    np.testing.assert_array_equal(a.transform(X), b.transform(X))
+    np.testing.assert_array_equal(a.score_samples(X), b.score_samples(X))
+    np.testing.assert_array_equal(a.sample(3, random_state=0), b.sample(3, random_state=0))
+    assert not np.allclose(a.transform(X), c.transform(X))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dtype_is_preserved(fitted, digits, dtype):
+    X = digits[:20].astype(dtype)
+    Z = fitted.transform(X)
+    assert Z.dtype == dtype and Z.shape == (20, 4)
+    assert fitted.inverse_transform(Z).dtype == dtype
+    assert fitted.score_samples(X).dtype == dtype
+    assert fitted.score_samples_iwae(X, n_importance=3).dtype == dtype
+    est = quiet_fit(VAETransformer(**FAST), X)
+    assert est.sample(2).dtype == dtype
+
+
+def test_tensors_in_tensors_out(fitted, digits):
+    X = torch.as_tensor(digits[:30])  # float64 tensor
+    Z = fitted.transform(X)
+    assert isinstance(Z, torch.Tensor) and Z.dtype == torch.float64
+    np.testing.assert_allclose(Z.numpy(), fitted.transform(digits[:30]))
+    s = fitted.score_samples(X.float())
+    assert isinstance(s, torch.Tensor) and s.dtype == torch.float32 and s.shape == (30,)
+    est = quiet_fit(VAETransformer(**FAST), X.float())
+    assert isinstance(est.inverse_transform(est.transform(X.float())), torch.Tensor)
+
+
+def test_sample_shape_dtype_and_range(fitted):
+    S = fitted.sample(7, random_state=0)
+    assert S.shape == (7, 64) and S.dtype == np.float64
+    # Bernoulli means: sigmoid of logits.
+    assert (S >= 0).all() and (S <= 1).all()
+    assert not np.array_equal(S, fitted.sample(7, random_state=1))
+
+
+def test_pickle_round_trip(fitted, digits):
+    clone = pickle.loads(pickle.dumps(fitted))
+    np.testing.assert_array_equal(clone.transform(digits), fitted.transform(digits))
+    np.testing.assert_array_equal(clone.score_samples(digits), fitted.score_samples(digits))
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_pickle_loads_on_cpu_with_warning(fitted, digits):
+    state = fitted.__getstate__()
+    state["device_"] = "cuda"  # as saved on a GPU machine; the tensors are device-free bytes
+    loaded = VAETransformer.__new__(VAETransformer)
+    with pytest.warns(UserWarning, match="fitted on device 'cuda'.*loaded on the CPU"):
+        loaded.__setstate__(state)
+    assert loaded.device_ == torch.device("cpu")
+    np.testing.assert_array_equal(loaded.transform(digits), fitted.transform(digits))
+
+
+def test_pipeline_with_logistic_regression():
+    X, y = load_digits(return_X_y=True)
+    X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)
+    pipe = make_pipeline(
+        MinMaxScaler(clip=True),
+        VAETransformer(
+            n_components=8,
+            likelihood="bernoulli",
+            hidden_layer_sizes=(64,),
+            max_iter=25,
+            device="cpu",
+            random_state=0,
+        ),
+        LogisticRegression(max_iter=1000),
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        pipe.fit(X_train, y_train)
+    assert pipe.score(X_test, y_test) > 0.8
+
+
+def test_grid_search_uses_score(digits):
+    search = GridSearchCV(VAETransformer(**FAST), {"n_components": [1, 4]}, cv=2)
+    quiet_fit(search, digits[:200])
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+    assert search.best_params_["n_components"] == 4
+
+
+def test_set_output_pandas(digits):
+    pd = pytest.importorskip("pandas")
+    est = VAETransformer(n_components=3, **FAST).set_output(transform="pandas")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        out = est.fit_transform(pd.DataFrame(digits[:50]).add_prefix("px"))
+    assert list(out.columns) == ["vaetransformer0", "vaetransformer1", "vaetransformer2"]
+
+
+# ------------------------------------------------------------------- errors
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"likelihood": "gausian"}, r"'likelihood' parameter.*Did you mean 'gaussian'\?"),
+        ({"noise_variance": 0.0}, r"'noise_variance' parameter.*\(0, inf\).*Got 0.0"),
+        ({"noise_variance": "learn"}, r"Did you mean 'learned'\?"),
+        ({"noise_variance": float("inf")}, r"'noise_variance' parameter"),
+        ({"beta": -1.0}, r"'beta' parameter.*\[0, inf\).*Got -1.0"),
+        ({"kl_warmup": 1.5}, r"'kl_warmup' parameter.*int.*Got 1.5"),
+        ({"n_score_samples": 0}, r"'n_score_samples' parameter.*Got 0"),
+    ],
+)
+def test_bad_parameters_are_named(params, match):
+    with pytest.raises(ValueError, match=match):
+        VAETransformer(**params).fit(np.zeros((5, 2)))
+
+
+def test_bernoulli_rejects_data_outside_unit_interval(fitted, digits):
+    X = np.array([[-0.3, 1.0], [0.5, 4.2]])
+    msg = r"likelihood='bernoulli' needs X in \[0, 1\]; got values in \[-0.3, 4.2\]"
+    with pytest.raises(ValueError, match=msg + r".*MinMaxScaler.*likelihood='gaussian'"):
+        VAETransformer(likelihood="bernoulli").fit(X)
+    bad = digits[:5] * 2
+    with pytest.raises(ValueError, match=r"needs X in \[0, 1\]"):
+        fitted.score_samples(bad)
+    fitted.transform(bad)  # encoding is defined anywhere; only the likelihood is not
+
+
+def test_bad_n_importance(fitted, digits):
+    with pytest.raises(ValueError, match="n_importance must be an int >= 1; got 0"):
+        fitted.score_samples_iwae(digits, n_importance=0)
+
+
+# -------------------------------------------------------------- diagnostics
+def test_noise_variance_trades_reconstruction_for_regularity(digits):
+    small, big = (
+        quiet_fit(VAETransformer(n_components=4, noise_variance=c, **FAST), digits)
+        for c in (0.01, 1.0)
+    )
+    assert small.noise_variance_ == 0.01 and big.noise_variance_ == 1.0  # as given
+    assert recon_mse(small, digits) < recon_mse(big, digits)
+    assert small.kl_per_dimension_.sum() > big.kl_per_dimension_.sum()
+
+
+def test_kl_warmup_weights_early_epochs(digits):
+    est = quiet_fit(VAETransformer(kl_warmup=4, beta=2.0, **{**FAST, "max_iter": 6}), digits)
+    rec, kl = np.array(est.loss_parts_["reconstruction"]), np.array(est.loss_parts_["kl"])
+    weight = 2.0 * np.minimum(1.0, np.arange(6) / 4)  # 0, 0.5, 1, 1.5, 2, 2
+    np.testing.assert_allclose(est.loss_curve_, rec + weight * kl, rtol=1e-5)
+
+
+def test_stopping_rule_waits_for_the_end_of_warmup(digits):
+    # tol so large that no epoch counts as an improvement: stop after n_iter_no_change + 2
+    # epochs of monitoring, which only starts once the KL weight is full.
+    params = {**FAST, "max_iter": 30, "tol": 1e9, "n_iter_no_change": 1}
+    assert VAETransformer(**params).fit(digits[:50]).n_iter_ == 3
+    assert VAETransformer(kl_warmup=5, **params).fit(digits[:50]).n_iter_ == 8
+
+
+def test_active_units_count_collapsed_dimensions(low_rank):
+    params = {**FAST, **SLOW}
+    est = quiet_fit(VAETransformer(n_components=6, noise_variance=0.1, **params), low_rank)
+    activity = est.transform(low_rank).var(0)
+    np.testing.assert_array_equal(est.active_units_, activity > 0.01)
+    # Two factors generate the data: the other four units collapse to the prior.
+    assert est.n_active_units_ == 2
+    assert np.sort(est.kl_per_dimension_)[:4].max() < 0.05
+
+
+# --------------------------------------------------------------- accelerators
+@pytest.mark.gpu
+@pytest.mark.parametrize("device", _accelerators() or ["cuda"])
+def test_accelerator_agrees_with_cpu(fitted, digits, device):
+    moved = copy.deepcopy(fitted)
+    moved.module_.to(device)
+    moved.device_ = torch.device(device)
+    np.testing.assert_allclose(moved.transform(digits), fitted.transform(digits), atol=1e-4)
+    np.testing.assert_allclose(moved.score_samples(digits), fitted.score_samples(digits), rtol=1e-4)
+    Z = fitted.transform(digits[:10])
+    np.testing.assert_allclose(moved.inverse_transform(Z), fitted.inverse_transform(Z), atol=1e-4)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("device", _accelerators() or ["cuda"])
+def test_training_on_accelerator_matches_cpu_quality(digits, device):
+    params = dict(n_components=4, likelihood="bernoulli", **{**FAST, "max_iter": 30})
+    cpu = quiet_fit(VAETransformer(**params), digits)
+    acc = quiet_fit(VAETransformer(**{**params, "device": device}), digits)
+    assert acc.device_.type == device
+    Xt = torch.as_tensor(digits, device=device)
+    assert acc.transform(Xt).device.type == device
+    assert abs(acc.score(digits) - cpu.score(digits)) < 0.05 * abs(cpu.score(digits))
