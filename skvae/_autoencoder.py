@@ -40,8 +40,10 @@ class AutoencoderTransformer(BaseNeuralTransformer):
     batch_size : int or 'auto', default='auto'
         Rows per gradient step; 'auto' is ``min(200, n_samples)``. The last,
         smaller batch of an epoch is used too.
-    learning_rate : float, default=1e-3
-        Adam's step size.
+    learning_rate : float, default=3e-3
+        Adam's step size. Higher than the usual 1e-3 because the inputs are
+        centred inside the network: at 3e-3 the linear autoencoder reaches PCA's
+        optimum in about half the epochs, and deep ones train faster too.
     weight_decay : float, default=0.0
         Adam's L2 penalty.
     max_iter : int, default=200
@@ -126,7 +128,7 @@ class AutoencoderTransformer(BaseNeuralTransformer):
         hidden_layer_sizes=(256, 128),
         activation="relu",
         batch_size="auto",
-        learning_rate=1e-3,
+        learning_rate=3e-3,
         weight_decay=0.0,
         max_iter=200,
         tol=1e-4,

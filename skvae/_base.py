@@ -41,6 +41,17 @@ from ._validation import (
 _INFERENCE_ROWS = 8192
 
 
+def seed_from(random_state):
+    """An int seed for torch generators, from an estimator's ``random_state``.
+
+    None draws fresh entropy from the OS rather than from numpy's global RNG, so
+    that library code never advances (or seeds) the user's global random state.
+    """
+    if random_state is None:
+        return int(np.random.SeedSequence().generate_state(1)[0] >> 1)
+    return int(check_random_state(random_state).randint(2**31 - 1))
+
+
 def _is_layer_sizes(value):
     try:
         sizes = list(value)
@@ -127,7 +138,7 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         if not keep:
             self._fit_dtype = dtype
             self._n_fit_calls = 0
-            self._seed = int(check_random_state(self.random_state).randint(2**31 - 1))
+            self._seed = seed_from(self.random_state)
         # A fresh, reproducible stream for every call: call k of partial_fit uses seed + k.
         seed = self._seed + self._n_fit_calls
         self._n_fit_calls += 1
@@ -341,7 +352,7 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         check_is_fitted(self)
         if not isinstance(n_samples, Integral) or isinstance(n_samples, bool) or n_samples < 1:
             raise ValueError(f"n_samples must be an int in the range [1, inf); got {n_samples!r}.")
-        seed = int(check_random_state(random_state).randint(2**31 - 1))
+        seed = seed_from(random_state)
         generator = torch.Generator(device=self.device_).manual_seed(seed)
         self.module_.eval()
         with torch.inference_mode(), cpu_fast_math(self.device_):

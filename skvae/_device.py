@@ -59,6 +59,12 @@ def resolve_device(device, estimator_name="estimator"):
     return resolved
 
 
+def accelerators():
+    """Names of the accelerator devices present: a sublist of ["cuda", "mps"]."""
+    found = ["cuda"] if torch.cuda.is_available() else []
+    return found + (["mps"] if _mps_available() else [])
+
+
 def device_available(device):
     """Whether a saved ``torch.device`` can be used on this machine."""
     device = torch.device(device)

@@ -3,25 +3,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
+
+from skvae._device import accelerators
 
 REPO = Path(__file__).resolve().parents[1]
 MNIST_PATH = Path(os.environ.get("SKVAE_MNIST", REPO.parent / "shared" / "data" / "mnist.npz"))
 
 
-def gpu_devices():
-    """The accelerators present on this machine, as device strings."""
-    found = []
-    if torch.cuda.is_available():
-        found.append("cuda")
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        found.append("mps")
-    return found
-
-
 def pytest_collection_modifyitems(config, items):
-    if gpu_devices():
+    if accelerators():
         return
     skip = pytest.mark.skip(reason="no CUDA or MPS device on this machine")
     for item in items:
