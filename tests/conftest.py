@@ -3,11 +3,26 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from skvae._device import accelerators
 
 REPO = Path(__file__).resolve().parents[1]
 MNIST_PATH = Path(os.environ.get("SKVAE_MNIST", REPO.parent / "shared" / "data" / "mnist.npz"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_torch_thread():
+    """Run the suite on one torch thread.
+
+    The test data are small, so a second thread only adds synchronisation, and
+    when another process shares the cores every parallel region waits for the
+    descheduled thread: epochs measured 10-60x slower with two threads than one.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def pytest_collection_modifyitems(config, items):

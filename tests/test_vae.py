@@ -16,26 +16,12 @@ from sklearn.preprocessing import MinMaxScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skvae import VAETransformer
+from skvae._device import accelerators
 from skvae._vae import gaussian_kl
 
 FAST = dict(hidden_layer_sizes=(16,), max_iter=15, device="cpu", random_state=0)
 # Enough Adam steps for the latent units to settle on 400 rows.
 SLOW = dict(max_iter=100, batch_size=32, learning_rate=3e-3)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # These networks are tiny: a second thread only adds contention on a shared machine.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-def _accelerators():
-    found = ["cuda"] if torch.cuda.is_available() else []
-    mps = getattr(torch.backends, "mps", None)
-    return found + (["mps"] if mps is not None and mps.is_available() else [])
 
 
 def quiet_fit(est, X):
@@ -333,7 +319,7 @@ def test_active_units_count_collapsed_dimensions(low_rank):
 
 # --------------------------------------------------------------- accelerators
 @pytest.mark.gpu
-@pytest.mark.parametrize("device", _accelerators() or ["cuda"])
+@pytest.mark.parametrize("device", accelerators() or ["cuda"])
 def test_accelerator_agrees_with_cpu(fitted, digits, device):
     moved = copy.deepcopy(fitted)
     moved.module_.to(device)
@@ -345,7 +331,7 @@ def test_accelerator_agrees_with_cpu(fitted, digits, device):
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("device", _accelerators() or ["cuda"])
+@pytest.mark.parametrize("device", accelerators() or ["cuda"])
 def test_training_on_accelerator_matches_cpu_quality(digits, device):
     params = dict(n_components=4, likelihood="bernoulli", **{**FAST, "max_iter": 30})
     cpu = quiet_fit(VAETransformer(**params), digits)

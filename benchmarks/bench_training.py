@@ -1,0 +1,190 @@
+"""Epoch time of skvae's training loop against a minimal hand-written torch loop.
+
+Both train the same architecture with the same batch size, optimizer, data
+(a float32 tensor already on the device) and threads, in the same process, one
+after the other; the ratio skvae / reference is the figure of merit (goal <= 1.05).
+
+* AE:  784-512-256-32 mirrored ReLU autoencoder, squared error, batch 128.
+* VAE: 784-200-200-50 tanh encoder and mirrored decoder, Bernoulli likelihood, batch 100.
+
+skvae's epoch time is the slope of fit time against ``max_iter`` (fits of E1
+and E2 epochs), which removes what a fit does once (building the network, the
+fitted attributes at the end). That once-per-fit overhead is printed too.
+
+Usage::
+
+    python benchmarks/bench_training.py            # MNIST, 60000 rows
+    python benchmarks/bench_training.py --quick    # 6000 rows, fewer repeats
+"""
+
+import argparse
+import os
+import statistics
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.exceptions import ConvergenceWarning
+from torch import nn
+
+from skvae import AutoencoderTransformer, VAETransformer
+from skvae._device import resolve_device
+
+MNIST = Path(
+    os.environ.get("SKVAE_MNIST", Path(__file__).resolve().parents[2] / "shared/data/mnist.npz")
+)
+
+
+def load(n_rows):
+    if MNIST.exists():
+        X = np.load(MNIST)["x_train"].reshape(-1, 784)[:n_rows].astype(np.float32) / 255.0
+        return X, f"MNIST train[:{len(X)}] from {MNIST}"
+    rng = np.random.default_rng(0)
+    X = (rng.random((n_rows, 784)) < 0.13).astype(np.float32)
+    return X, f"synthetic binary {X.shape} (MNIST not found at {MNIST}; set SKVAE_MNIST)"
+
+
+def mlp(sizes, act):
+    layers = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(nn.Linear(a, b))
+        if i < len(sizes) - 2:
+            layers.append(act())
+    return nn.Sequential(*layers)
+
+
+class RefAE(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.enc = mlp([784, 512, 256, 32], nn.ReLU)
+        self.dec = mlp([32, 256, 512, 784], nn.ReLU)
+
+    def loss(self, x):
+        return 0.5 * ((self.dec(self.enc(x)) - x) ** 2).sum(1).mean()
+
+
+class RefVAE(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.trunk = nn.Sequential(mlp([784, 200, 200], nn.Tanh), nn.Tanh())
+        self.mean, self.logvar = nn.Linear(200, 50), nn.Linear(200, 50)
+        self.dec = mlp([50, 200, 200, 784], nn.Tanh)
+
+    def loss(self, x):
+        h = self.trunk(x)
+        mu, logvar = self.mean(h), self.logvar(h)
+        z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+        rec = nn.functional.binary_cross_entropy_with_logits(self.dec(z), x, reduction="none")
+        kl = 0.5 * (mu**2 + logvar.exp() - 1 - logvar).sum(1)
+        return (rec.sum(1) + kl).mean()
+
+
+def reference_epoch(model_cls, X, batch_size, n_epochs, flush_denormal):
+    """Seconds per epoch of the plain loop anyone would write."""
+    torch.manual_seed(0)
+    model = model_cls().to(X.device)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    torch.set_flush_denormal(flush_denormal)
+    times = []
+    for _ in range(n_epochs):
+        start = time.perf_counter()
+        order = torch.randperm(len(X), device=X.device)
+        for i in range(0, len(X), batch_size):
+            loss = model.loss(X[order[i : i + batch_size]])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        if X.device.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    torch.set_flush_denormal(False)
+    return statistics.median(times)
+
+
+def skvae_fit_seconds(make, X, n_epochs):
+    est = make(n_epochs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        start = time.perf_counter()
+        est.fit(X)
+        if est.device_.type == "cuda":
+            torch.cuda.synchronize()
+        return time.perf_counter() - start
+
+
+def skvae_epoch(make, X, e1, e2, repeats):
+    """Slope of fit time over epochs, and the once-per-fit overhead."""
+    slopes, overheads = [], []
+    for _ in range(repeats):
+        t1 = skvae_fit_seconds(make, X, e1)
+        t2 = skvae_fit_seconds(make, X, e2)
+        slope = (t2 - t1) / (e2 - e1)
+        slopes.append(slope)
+        overheads.append(t1 - e1 * slope)
+    return statistics.median(slopes), statistics.median(overheads)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small smoke run")
+    parser.add_argument("--device", default="auto")
+    args = parser.parse_args()
+
+    n_rows, e1, e2, repeats = (6000, 1, 3, 2) if args.quick else (60000, 1, 4, 3)
+    device = resolve_device(args.device)
+    X_np, source = load(n_rows)
+    X = torch.from_numpy(X_np).to(device)
+    print(f"data: {source}")
+    print(f"device: {device}, torch {torch.__version__}, threads: {torch.get_num_threads()}")
+
+    common = dict(
+        tol=0.0, n_iter_no_change=10**6, device=device, random_state=0, learning_rate=1e-3
+    )
+    cases = [
+        (
+            "AE 784-512-256-32 relu, batch 128",
+            RefAE,
+            128,
+            lambda e: AutoencoderTransformer(
+                32, hidden_layer_sizes=(512, 256), batch_size=128, max_iter=e, **common
+            ),
+        ),
+        (
+            "VAE 784-200-200-50 tanh bernoulli, batch 100",
+            RefVAE,
+            100,
+            lambda e: VAETransformer(
+                50,
+                hidden_layer_sizes=(200, 200),
+                activation="tanh",
+                likelihood="bernoulli",
+                batch_size=100,
+                max_iter=e,
+                **common,
+            ),
+        ),
+    ]
+    header = (
+        f"{'model':<46} {'ref s/epoch':>11} {'ref+FTZ':>9} {'skvae':>9} "
+        f"{'ratio':>7} {'ratio vs FTZ':>12} {'fit overhead s':>15}"
+    )
+    print(header)
+    print("-" * len(header))
+    for name, ref_cls, batch, make in cases:
+        ref = reference_epoch(ref_cls, X, batch, e2, flush_denormal=False)
+        ref_ftz = reference_epoch(ref_cls, X, batch, e2, flush_denormal=True)
+        ours, overhead = skvae_epoch(make, X_np, e1, e2, repeats)
+        print(
+            f"{name:<46} {ref:>11.3f} {ref_ftz:>9.3f} {ours:>9.3f} "
+            f"{ours / ref:>7.3f} {ours / ref_ftz:>12.3f} {overhead:>15.3f}"
+        )
+    print(
+        "ratio = skvae epoch time / plain reference loop (goal <= 1.05); "
+        "'ref+FTZ' is the reference with denormals flushed, as skvae does on the CPU."
+    )
+
+
+if __name__ == "__main__":
+    main()
