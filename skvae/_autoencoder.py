@@ -191,7 +191,8 @@ class AutoencoderTransformer(BaseNeuralTransformer):
     def _score_samples(self, X):
         # log N(x; x_hat, σ²I) = -d/2 log(2πσ²) - ||x - x_hat||² / (2σ²)
         var = self.noise_variance_
-        sq = ((self.module_(X) - X) ** 2).sum(1)  # (batch,)
+        module, X = self._scoring_copy(X)
+        sq = ((module(X) - X) ** 2).sum(1)  # (batch,)
         return -0.5 * (X.shape[1] * math.log(2 * math.pi * var) + sq / var)
 
     def _sample_latent(self, n_samples, generator):

@@ -5,6 +5,7 @@ Subclasses supply the module, the loss and the encode/decode maps; the training
 itself is :func:`skvae._training.train` for all of them.
 """
 
+import copy
 import io
 import warnings
 from numbers import Integral, Real
@@ -271,6 +272,16 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
                 [fn(Xt[i : i + _INFERENCE_ROWS]) for i in range(0, Xt.shape[0], _INFERENCE_ROWS)]
             )
         return output_like(out, X, dtype)
+
+    def _scoring_copy(self, X):
+        """``module_`` and X in float64 (float32 on MPS, which lacks float64), for scores.
+
+        A log-likelihood sums n_features terms; in float32 its rounding depends on
+        the rows computed beside it (matrix kernels block by batch size), so a
+        row's score would change with the batch it is scored in.
+        """
+        dtype = torch.float32 if self.device_.type == "mps" else torch.float64
+        return copy.deepcopy(self.module_).to(dtype), X.to(dtype)
 
     def transform(self, X):
         """Encode X into the latent space.

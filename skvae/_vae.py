@@ -1,6 +1,5 @@
 """VAETransformer: a variational autoencoder as a scikit-learn transformer."""
 
-import copy
 import math
 from numbers import Integral, Real
 
@@ -364,10 +363,8 @@ class VAETransformer(BaseNeuralTransformer):
         rounding, which would also make a row's value depend on the rows beside it.
         """
         self._check_unit_interval(X)
-        dtype = torch.float32 if self.device_.type == "mps" else torch.float64
-        module = copy.deepcopy(self.module_).to(dtype)
-        X = X.to(dtype)
-        eps = self._score_noise(n_draws).to(dtype)
+        module, X = self._scoring_copy(X)
+        eps = self._score_noise(n_draws).to(X.dtype)
         mean, log_var = module.encoder(X)  # (batch, n_components) each
         std = (0.5 * log_var).exp()
         k = self.n_components

@@ -2,15 +2,22 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skvae import PCA
+from skvae import PCA, AutoencoderTransformer, VAETransformer
 
-# One entry per estimator; add new estimators here, each with settings that make
-# its checks fast (few epochs, small layers, device="cpu").
+SMALL = dict(hidden_layer_sizes=(8,), max_iter=20, device="cpu")
+
+# Every estimator as users construct it by default, and the neural ones also
+# small and fast (few epochs, small layers), as a test suite would use them.
 ESTIMATORS = [
     PCA(),
+    AutoencoderTransformer(),
+    AutoencoderTransformer(**SMALL),
+    VAETransformer(),
+    VAETransformer(**SMALL),
+    VAETransformer(likelihood="gaussian", noise_variance="learned", kl_warmup=2, **SMALL),
 ]
 
-# estimator class name -> {check name: written reason}; PCA needs none.
+# estimator class name -> {check name: written reason}; none is needed.
 EXPECTED_FAILED_CHECKS = {}
 
 
