@@ -7,13 +7,30 @@ from numbers import Integral, Real
 import numpy as np
 import scipy.sparse as sp
 import torch
-from scipy.sparse.linalg import LinearOperator, svds
-from scipy.special import gammaln
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils.sparsefuncs import mean_variance_axis
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from ._device import device_available, is_tensor, output_like, resolve_device
+from ._linalg import (
+    _arpack_svd,
+    _as_tensor,
+    _centred_sparse_operator,
+    _column_mean,
+    _covariance_eigh,
+    _lowrank_log_likelihood,
+    _lowrank_precision,
+    _lowrank_sample,
+    _numpy_random_state,
+    _project_sparse,
+    _project_tensor,
+    _randomized_svd,
+    _select_n_components,
+    _sum_of_squares,
+    _svd_flip,
+    _torch_generator,
+    _work_dtype,
+)
 from ._validation import (
     BOOLEAN,
     DEVICE,
@@ -25,224 +42,6 @@ from ._validation import (
 )
 
 _SPARSE_SOLVERS = ("auto", "arpack", "covariance_eigh")
-
-
-def _work_dtype(device, np_dtype):
-    """The torch dtype to compute in: the input's, except float64 on MPS (unsupported there)."""
-    if np.dtype(np_dtype) == np.float64 and torch.device(device).type != "mps":
-        return torch.float64
-    return torch.float32
-
-
-def _as_tensor(X, device, dtype):
-    """A tensor view of a numpy array (no copy on the CPU when the dtype matches)."""
-    if is_tensor(X):
-        return X.detach().to(device=device, dtype=dtype)
-    with warnings.catch_warnings():
-        # Read-only arrays (memmaps) are fine: the tensor is never written unless
-        # copy=False, and then validate_data has made X writeable.
-        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-        try:
-            T = torch.from_numpy(X)
-        except ValueError:  # negative strides
-            T = torch.from_numpy(np.ascontiguousarray(X))
-    return T.to(device=device, dtype=dtype)
-
-
-def _torch_generator(random_state, device):
-    """A ``torch.Generator`` on ``device`` seeded from ``random_state`` (global RNGs untouched)."""
-    generator = torch.Generator(device=device)
-    if random_state is None:
-        generator.seed()  # fresh entropy from the OS
-    elif isinstance(random_state, np.random.RandomState):
-        generator.manual_seed(int(random_state.randint(np.iinfo(np.int32).max)))
-    else:
-        generator.manual_seed(int(random_state))
-    return generator
-
-
-def _numpy_random_state(random_state):
-    if isinstance(random_state, np.random.RandomState):
-        return random_state
-    return np.random.RandomState(random_state)  # None: fresh entropy, not the global RNG
-
-
-def _svd_flip(U, Vt):
-    """Make the largest-magnitude entry of each row of ``Vt`` positive (``U`` follows)."""
-    rows = torch.arange(Vt.shape[0], device=Vt.device)
-    signs = torch.sign(Vt[rows, Vt.abs().argmax(dim=1)])
-    Vt = Vt * signs[:, None]
-    if U is not None:
-        U = U * signs
-    return U, Vt
-
-
-def _lu_normalize(Y):
-    """``P @ L`` of the LU factorisation ``Y = P L U``, as ``scipy.linalg.lu(permute_l=True)``."""
-    LU, pivots, _ = torch.linalg.lu_factor_ex(Y)  # a singular Y is fine here
-    L = torch.tril(LU, diagonal=-1)
-    L.diagonal().fill_(1.0)
-    # LAPACK pivots are sequential row swaps; compose them into one permutation
-    # `perm` with Y[perm] = L U (only the rows they touch move), so that P L
-    # scatters the rows of L back.
-    moved = {}
-    for i, p in enumerate(pivots.tolist()):
-        p -= 1
-        moved[i], moved[p] = moved.get(p, p), moved.get(i, i)
-    perm = torch.arange(Y.shape[0], device=Y.device)
-    perm[torch.tensor(list(moved), device=Y.device)] = torch.tensor(
-        list(moved.values()), device=Y.device
-    )
-    Q = torch.empty_like(L)
-    Q[perm] = L
-    return Q
-
-
-def _randomized_svd(A, n_components, n_oversamples, n_iter, normalizer, generator):
-    """Truncated SVD of ``A`` by a randomized range finder with power iterations.
-
-    Halko, Martinsson and Tropp (2011), Algorithms 4.3/4.4 and 5.1; the policy
-    for ``n_iter='auto'`` and ``normalizer='auto'`` follows scikit-learn's.
-    """
-    n_samples, n_features = A.shape
-    if n_iter == "auto":
-        n_iter = 7 if n_components < 0.1 * min(A.shape) else 4
-    if normalizer == "auto":
-        normalizer = "none" if n_iter <= 2 else "LU"
-    transpose = n_samples < n_features
-    if transpose:
-        A = A.T  # the range finder is cheaper with the smaller side as columns
-    size = n_components + n_oversamples
-    Q = torch.randn(A.shape[1], size, generator=generator, device=A.device, dtype=A.dtype)
-    if normalizer == "QR":
-        norm = lambda Y: torch.linalg.qr(Y).Q  # noqa: E731
-    elif normalizer == "LU":
-        norm = _lu_normalize
-    else:
-        norm = lambda Y: Y  # noqa: E731
-    # Products are formed as (Q^T A^T)^T: the same numbers, but a layout that BLAS
-    # (MKL in particular) runs markedly faster for a tall A and a thin Q, and whose
-    # column-major result LAPACK factorises without a copy.
-    At = A.T
-    for _ in range(n_iter):
-        Q = norm((Q.T @ At).T)  # (n_rows, size)
-        Q = norm((Q.T @ A).T)  # (n_cols, size)
-    Q = torch.linalg.qr((Q.T @ At).T).Q  # orthonormal basis of the sampled range
-    Uhat, S, Vt = torch.linalg.svd(Q.T @ A, full_matrices=False)  # (size, n_cols) is small
-    U = Q @ Uhat
-    if transpose:
-        return Vt[:n_components].T, S[:n_components], U[:, :n_components].T
-    return U[:, :n_components], S[:n_components], Vt[:n_components]
-
-
-def _column_mean(X):
-    """Mean over rows; on the CPU numpy's pairwise sum is both faster and as accurate."""
-    if X.device.type == "cpu":
-        return torch.from_numpy(X.numpy().mean(axis=0))
-    return X.mean(dim=0)
-
-
-def _sum_of_squares(X):
-    """Sum of squared entries, accumulated in float64 block by block.
-
-    A float32 reduction over tens of millions of entries drifts by ~1e-3; the
-    blocks keep the float64 temporaries small.
-    """
-    blocks = X.split(max(1, 2**22 // max(1, X.shape[1])))
-    return sum(float(torch.linalg.vector_norm(b.to(torch.float64)) ** 2) for b in blocks)
-
-
-def _gram(X):
-    """X^T X, (n_features, n_features).
-
-    On the CPU numpy's matmul recognises the product with its own transpose and
-    calls BLAS syrk, which computes one triangle: half the flops of torch's gemm.
-    """
-    if X.device.type == "cpu":
-        Xn = X.numpy()
-        return torch.from_numpy(Xn.T @ Xn)
-    return X.T @ X
-
-
-def _dense_operator(Xc):
-    """A scipy ``LinearOperator`` whose products run in torch on ``Xc``'s device."""
-    np_dtype = np.float64 if Xc.dtype == torch.float64 else np.float32
-
-    def prod(M, v):
-        v = torch.from_numpy(np.ascontiguousarray(v, dtype=np_dtype)).to(Xc.device)
-        return (M @ v).cpu().numpy()
-
-    return LinearOperator(
-        Xc.shape,
-        matvec=lambda v: prod(Xc, v),
-        matmat=lambda v: prod(Xc, v),
-        rmatvec=lambda v: prod(Xc.T, v),
-        rmatmat=lambda v: prod(Xc.T, v),
-        dtype=np_dtype,
-    )
-
-
-def _centred_sparse_operator(X, mean):
-    """``X - 1 mean^T`` as a ``LinearOperator``, without densifying the sparse ``X``."""
-    XT = X.T.tocsr()
-    mean = mean[None, :]  # (1, n_features)
-
-    def matmat(v):
-        return X @ v - mean @ v
-
-    def rmatmat(v):
-        v = v.reshape(X.shape[0], -1)
-        return XT @ v - mean.T @ v.sum(axis=0, keepdims=True)
-
-    return LinearOperator(
-        X.shape,
-        matvec=matmat,
-        matmat=matmat,
-        rmatvec=lambda v: rmatmat(v).ravel(),
-        rmatmat=rmatmat,
-        dtype=X.dtype,
-    )
-
-
-def _assess_dimension(spectrum, rank, n_samples):
-    """Log-likelihood of a rank-``rank`` model of data with eigenvalues ``spectrum``.
-
-    Minka, "Automatic choice of dimensionality for PCA", NIPS 2000, eq. (30)-(31).
-    """
-    spectrum = np.asarray(spectrum, dtype=np.float64)
-    n_features = spectrum.shape[0]
-    if not 1 <= rank < n_features:
-        raise ValueError("the tested rank should be in [1, n_features - 1]")
-    eps = 1e-15
-    if spectrum[rank - 1] < eps:
-        # Such a small eigenvalue cannot give the maximum, and log(l_i - l_j) below would overflow.
-        return -np.inf
-    i = np.arange(1, rank + 1)
-    pu = -rank * math.log(2.0) + np.sum(
-        gammaln((n_features - i + 1) / 2.0) - math.log(math.pi) * (n_features - i + 1) / 2.0
-    )
-    pl = -np.sum(np.log(spectrum[:rank])) * n_samples / 2.0
-    v = max(eps, np.sum(spectrum[rank:]) / (n_features - rank))
-    pv = -math.log(v) * n_samples * (n_features - rank) / 2.0
-    m = n_features * rank - rank * (rank + 1.0) / 2.0
-    pp = math.log(2.0 * math.pi) * (m + rank) / 2.0
-    # |A_Z| of eq. (31): pairs i < rank, j > i, with the discarded eigenvalues replaced by v.
-    filled = spectrum.copy()
-    filled[rank:] = v
-    diff = spectrum[:rank, None] - spectrum[None, :]  # (rank, n_features)
-    inv = 1.0 / filled[None, :] - 1.0 / filled[:rank, None]
-    upper = np.arange(n_features)[None, :] > np.arange(rank)[:, None]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        pa = np.sum(np.log(diff[upper] * inv[upper])) + upper.sum() * math.log(n_samples)
-    return pu + pl + pv + pp - pa / 2.0 - rank * math.log(n_samples) / 2.0
-
-
-def _infer_dimension(spectrum, n_samples):
-    """The rank in [1, n_features - 1] that maximises Minka's evidence."""
-    ll = np.full(spectrum.shape[0], -np.inf)
-    for rank in range(1, spectrum.shape[0]):
-        ll[rank] = _assess_dimension(spectrum, rank, n_samples)
-    return int(np.argmax(ll))
 
 
 class PCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -569,35 +368,13 @@ class PCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             U, S, Vt = torch.linalg.svd(Xv, full_matrices=False)
             explained_variance = S**2 / (n_samples - 1)
         else:
-            # C = (X^T X - n mean mean^T) / (n - 1): centring the small
-            # (n_features, n_features) Gram matrix instead of copying X.
-            if sp.issparse(X):
-                mean = torch.from_numpy(np.asarray(X.mean(axis=0), dtype=np_dtype).ravel())
-                mean = mean.to(self.device_, dtype)
-                C = _as_tensor((X.T @ X).toarray(), self.device_, dtype)
-                Xv = X
-            else:
-                Xv = _as_tensor(X, self.device_, dtype)
-                mean = _column_mean(Xv)
-                C = _gram(Xv)
-            C.addr_(mean, mean, alpha=-n_samples).div_(n_samples - 1)
-            eigenvalues, eigenvectors = torch.linalg.eigh(C)  # ascending
-            # C is positive semi-definite; round-off can leave tiny negative eigenvalues.
-            explained_variance = eigenvalues.flip(0).clamp_(min=0)
-            S = torch.sqrt(explained_variance * (n_samples - 1))
-            Vt = eigenvectors.flip(1).T
+            Xv = X if sp.issparse(X) else _as_tensor(X, self.device_, dtype)
+            mean, explained_variance, S, Vt = _covariance_eigh(Xv, self.device_, dtype)
         U, Vt = _svd_flip(U, Vt)
 
         spectrum = explained_variance.cpu().numpy().astype(np_dtype, copy=False)
         ratio = spectrum / spectrum.sum()
-        if n_components == "mle":
-            n_components = _infer_dimension(spectrum, n_samples)
-        elif 0 < n_components < 1.0:
-            # side="right": the kept components explain strictly more than asked.
-            cumulative = np.cumsum(ratio)
-            n_components = int(np.searchsorted(cumulative, n_components, side="right") + 1)
-            n_components = min(n_components, spectrum.shape[0])
-        n_components = int(n_components)
+        n_components = _select_n_components(n_components, spectrum, ratio, n_samples)
 
         # Maximum-likelihood noise variance of probabilistic PCA (Bishop 2006, eq. 12.46).
         if n_components < min(n_features, n_samples):
@@ -652,15 +429,8 @@ class PCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
 
         if solver == "arpack":
             v0 = _numpy_random_state(self.random_state).uniform(-1, 1, min(X.shape))
-            if operator is None:
-                # On the CPU scipy multiplies the (shared-memory) array directly; elsewhere
-                # each ARPACK product runs in torch on the device.
-                operator = Xv.numpy() if Xv.device.type == "cpu" else _dense_operator(Xv)
-            U, S, Vt = svds(operator, k=n_components, tol=self.tol, v0=v0)
-            # svds returns ascending singular values.
-            U = torch.from_numpy(np.ascontiguousarray(U[:, ::-1])).to(self.device_, dtype)
-            S = torch.from_numpy(S[::-1].copy()).to(self.device_, dtype)
-            Vt = torch.from_numpy(np.ascontiguousarray(Vt[::-1])).to(self.device_, dtype)
+            A = Xv if operator is None else operator
+            U, S, Vt = _arpack_svd(A, n_components, self.tol, v0, self.device_, dtype)
         else:
             generator = _torch_generator(self.random_state, self.device_)
             U, S, Vt = _randomized_svd(
@@ -704,22 +474,11 @@ class PCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     def _transform_tensor(self, X, centred=False):
         """Project a (n_samples, n_features) tensor on the components, on its own device."""
         W, mean, variance = self._model(X.device, X.dtype)
-        Y = (W @ X.T).T  # (n_samples, n_components); this layout is the faster one for BLAS
-        if not centred:
-            # (X - mean) W^T without copying X.
-            Y -= mean @ W.T
-        if self.whiten:
-            # Rank-deficient data can leave variances near zero; clip to keep outputs finite.
-            Y /= variance.sqrt().clamp(min=torch.finfo(variance.dtype).eps)
-        return Y
+        return _project_tensor(X, W, None if centred else mean, variance if self.whiten else None)
 
     def _transform_sparse(self, X):
-        W, mean = self.components_.astype(X.dtype), self.mean_.astype(X.dtype)
-        Y = np.asarray(X @ W.T) - mean @ W.T
-        if self.whiten:
-            scale = np.sqrt(self.explained_variance_).astype(X.dtype)
-            Y /= np.maximum(scale, np.finfo(X.dtype).eps)
-        return Y
+        variance = self.explained_variance_ if self.whiten else None
+        return _project_sparse(X, self.components_, self.mean_, variance)
 
     def _device_for(self, X):
         """Where to compute for ``X``: a tensor's own device, else ``device_``."""
@@ -822,22 +581,9 @@ class PCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         np_dtype = self.components_.dtype
         with torch.no_grad():
-            precision = self._precision(self.device_, _work_dtype(self.device_, np_dtype))
+            W, g, sigma2, _ = self._generative(self.device_, _work_dtype(self.device_, np_dtype))
+            precision = _lowrank_precision(W, g, sigma2)
         return precision.cpu().numpy().astype(np_dtype, copy=False)
-
-    def _precision(self, device, dtype):
-        W, g, sigma2, _ = self._generative(device, dtype)
-        n_features = W.shape[1]
-        if sigma2 == 0.0:
-            cov = (W.T * g) @ W
-            return torch.linalg.inv(cov)
-        # Orthonormal rows of W make the Woodbury inverse diagonal in the component basis:
-        # (W^T G W + s I)^-1 = I / s - W^T diag(g / (s (g + s))) W.
-        precision = -(W.T * (g / (sigma2 * (g + sigma2)))) @ W
-        precision.diagonal().add_(1.0 / sigma2)
-        if W.shape[0] == 0:
-            precision = torch.eye(n_features, device=device, dtype=dtype) / sigma2
-        return precision
 
     def score_samples(self, X):
         """Log-likelihood of each sample under the probabilistic PCA model.
@@ -861,22 +607,7 @@ class PCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         with torch.no_grad():
             Xt = _as_tensor(Xv, device, _work_dtype(device, np_dtype))
             W, g, sigma2, mean = self._generative(device, Xt.dtype)
-            Xr = Xt - mean  # (n_samples, n_features)
-            n_features = Xr.shape[1]
-            if sigma2 > 0:
-                # x^T P x = |x|^2 / s - sum_j g_j / (s (g_j + s)) (w_j . x)^2, and
-                # log det P = -sum_j log(g_j + s) - (p - k) log s.
-                Z = Xr @ W.T  # (n_samples, k)
-                quad = torch.linalg.vector_norm(Xr, dim=1) ** 2 / sigma2
-                quad -= (Z**2) @ (g / (sigma2 * (g + sigma2)))
-                logdet = -torch.log(g + sigma2).sum() - (n_features - W.shape[0]) * math.log(sigma2)
-            else:
-                precision = self._precision(device, Xt.dtype)
-                quad = ((Xr @ precision) * Xr).sum(dim=1)
-                sign, logdet = torch.linalg.slogdet(precision)
-                if sign <= 0:
-                    logdet = torch.tensor(-torch.inf, device=device, dtype=Xt.dtype)
-            ll = -0.5 * quad - 0.5 * (n_features * math.log(2.0 * math.pi) - logdet)
+            ll = _lowrank_log_likelihood(Xt - mean, W, g, sigma2)
         return output_like(ll, X, np_dtype)
 
     def score(self, X, y=None):
@@ -926,15 +657,9 @@ class PCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         device = self.device_
         with torch.no_grad():
             W, g, sigma2, mean = self._generative(device, _work_dtype(device, np_dtype))
-            generator = _torch_generator(random_state, device)
-            z = torch.randn(
-                n_samples, W.shape[0], generator=generator, device=device, dtype=W.dtype
+            X = _lowrank_sample(
+                W, g, sigma2, mean, n_samples, _torch_generator(random_state, device)
             )
-            e = torch.randn(
-                n_samples, W.shape[1], generator=generator, device=device, dtype=W.dtype
-            )
-            X = torch.addmm(mean, z * g.sqrt(), W)  # (n_samples, n_features)
-            X.add_(e, alpha=math.sqrt(sigma2))
         return X.cpu().numpy().astype(np_dtype, copy=False)
 
     @property

@@ -11,7 +11,7 @@ from sklearn import decomposition
 from sklearn.datasets import load_iris, make_low_rank_matrix
 
 from skvae import PCA
-from skvae._pca import _assess_dimension, _infer_dimension, _lu_normalize
+from skvae._linalg import _assess_dimension, _infer_dimension, _lu_normalize
 from skvae._validation import InvalidParameterError
 
 
