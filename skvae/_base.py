@@ -129,6 +129,28 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         return self._fit(X, incremental=True)
 
     def _fit(self, X, incremental):
+        """Fit, or leave the estimator exactly as it was if anything goes wrong.
+
+        A bad X, a diverging loss or an interrupt must not leave a half-updated
+        model behind: the attributes are restored, and so are the weights and
+        optimizer state that warm_start and partial_fit train in place.
+        """
+        saved = dict(self.__dict__)
+        in_place = hasattr(self, "module_") and (incremental or self.warm_start)
+        if in_place:
+            weights = copy.deepcopy(self.module_.state_dict())
+            optimizer_state = copy.deepcopy(self.optimizer_.state_dict())
+        try:
+            return self._fit_or_raise(X, incremental)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(saved)
+            if in_place:
+                self.module_.load_state_dict(weights)
+                self.optimizer_.load_state_dict(optimizer_state)
+            raise
+
+    def _fit_or_raise(self, X, incremental):
         check_params(self, self._parameter_constraints)
         fitted = hasattr(self, "module_")
         keep = fitted and (incremental or self.warm_start)

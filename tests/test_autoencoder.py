@@ -340,6 +340,24 @@ def test_diverging_training_says_how_to_fix_it(blobs):
         AutoencoderTransformer(3, learning_rate=1e30, max_iter=5).fit(blobs * 1e30)
 
 
+def test_failed_fit_leaves_the_fitted_model_untouched(blobs):
+    ae = quiet_fit(AutoencoderTransformer(3, **{**FAST, "warm_start": True}), blobs)
+    before = ae.transform(blobs)
+    attributes = dict(ae.__dict__)
+    bad = blobs[:, :4].copy()
+    bad[0, 0] = np.inf
+    with pytest.raises(ValueError, match=r"infinity"):
+        ae.fit(bad)
+    with pytest.raises(FloatingPointError):
+        ae.set_params(learning_rate=1e30).fit(blobs * 1e30)  # diverges in place
+    with pytest.raises(ValueError, match=r"X has 4 features"):
+        ae.partial_fit(blobs[:, :4])
+    ae.set_params(learning_rate=AutoencoderTransformer().learning_rate)
+    assert ae.__dict__.keys() == attributes.keys()
+    assert ae.n_features_in_ == blobs.shape[1] and ae.n_iter_ == attributes["n_iter_"]
+    np.testing.assert_array_equal(ae.transform(blobs), before)
+
+
 def test_bad_sample_count(blobs):
     ae = quiet_fit(AutoencoderTransformer(3, **FAST), blobs)
     with pytest.raises(ValueError, match=r"n_samples must be an int in the range \[1, inf\)"):
