@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import GridSearchCV
 from torch import nn
 
 from skvae import AutoencoderTransformer, VAETransformer
@@ -126,6 +127,21 @@ def skvae_epoch(make, X, e1, e2, repeats):
     return statistics.median(slopes), statistics.median(overheads)
 
 
+def grid_search_seconds(X, n_jobs):
+    """Wall time of a small GridSearchCV over the autoencoder with ``n_jobs`` workers."""
+    search = GridSearchCV(
+        AutoencoderTransformer(hidden_layer_sizes=(256,), max_iter=3, tol=0.0, random_state=0),
+        {"n_components": [8, 16]},
+        cv=2,
+        n_jobs=n_jobs,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        start = time.perf_counter()
+        search.fit(X)
+    return time.perf_counter() - start
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small smoke run")
@@ -184,6 +200,17 @@ def main():
         "ratio = skvae epoch time / plain reference loop (goal <= 1.05); "
         "'ref+FTZ' is the reference with denormals flushed, as skvae does on the CPU."
     )
+
+    if device.type == "cpu":
+        # Oversubscription check: joblib's workers each get cores // n_jobs torch threads,
+        # so n_jobs=2 on 2 cores should take no longer than n_jobs=1, not 10-100x longer.
+        X_small = X_np[: min(len(X_np), 6000)]
+        serial = grid_search_seconds(X_small, 1)
+        parallel = grid_search_seconds(X_small, 2)
+        print(
+            f"GridSearchCV (4 fits + refit, {len(X_small)} rows): n_jobs=1 {serial:.2f} s, "
+            f"n_jobs=2 {parallel:.2f} s, ratio {parallel / serial:.2f} (oversubscription >> 1)"
+        )
 
 
 if __name__ == "__main__":
