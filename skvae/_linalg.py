@@ -86,6 +86,21 @@ def _lu_normalize(Y):
     return Q
 
 
+def _full_svd(X):
+    """Thin SVD ``X = U diag(S) Vt``: U (n_samples, r), S (r,), Vt (r, n_features).
+
+    LAPACK works in column-major memory, where a wide row-major ``X`` is its
+    tall transpose without a copy. On the CPU (MKL, 2 threads) the SVD of a
+    1000x10000 float32 matrix took 2.46 s, that of its transpose 0.65 s
+    (scipy's, as scikit-learn calls it, 1.95 s); for tall matrices the direct
+    call is the faster one (2000x500: 0.07 s against 0.11 s).
+    """
+    if X.device.type == "cpu" and X.shape[0] < X.shape[1]:
+        U, S, Vt = torch.linalg.svd(X.T, full_matrices=False)
+        return Vt.T, S, U.T
+    return torch.linalg.svd(X, full_matrices=False)
+
+
 def _randomized_svd(A, n_components, n_oversamples, n_iter, normalizer, generator):
     """Truncated SVD of ``A`` by a randomized range finder with power iterations.
 

@@ -18,6 +18,7 @@ from ._linalg import (
     _centred_sparse_operator,
     _column_mean,
     _covariance_eigh,
+    _full_svd,
     _lowrank_log_likelihood,
     _lowrank_precision,
     _lowrank_sample,
@@ -365,7 +366,7 @@ class PCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         if solver == "full":
             mean, Xv = self._centre(X, dtype)
             x_is_centred = True
-            U, S, Vt = torch.linalg.svd(Xv, full_matrices=False)
+            U, S, Vt = _full_svd(Xv)
             explained_variance = S**2 / (n_samples - 1)
         else:
             Xv = X if sp.issparse(X) else _as_tensor(X, self.device_, dtype)
