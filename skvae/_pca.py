@@ -15,8 +15,8 @@ from ._device import device_available, is_tensor, output_like, resolve_device
 from ._linalg import (
     _arpack_svd,
     _as_tensor,
+    _centred,
     _centred_sparse_operator,
-    _column_mean,
     _covariance_eigh,
     _full_svd,
     _lowrank_log_likelihood,
@@ -254,14 +254,15 @@ class PCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         X_new : ndarray or torch.Tensor of shape (n_samples, n_components_)
             Projected data; a tensor on ``X``'s device when ``X`` is a tensor.
         """
-        U, S, Xv, x_is_centred = self._fit(X)
+        U, signs, S, Xv, x_is_centred = self._fit(X)
         np_dtype = self.components_.dtype
         k = self.n_components_
         with torch.no_grad():
             if U is not None:
-                # X V = U S V^T V = U S; whitening divides by sqrt(S^2 / (n - 1)).
-                U = U[:, :k]
-                Y = U * math.sqrt(U.shape[0] - 1) if self.whiten else U * S[:k]
+                # X V = U S V^T V = U S, with V's signs flipped; whitening divides by
+                # sqrt(S^2 / (n - 1)).
+                scale = math.sqrt(U.shape[0] - 1) if self.whiten else S[:k]
+                Y = U[:, :k] * (signs[:k] * scale)
             elif sp.issparse(Xv):
                 return self._transform_array(Xv)
             elif Xv.device.type == "cpu" and not is_tensor(X):
@@ -346,9 +347,7 @@ class PCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         With copy=False the centring happens in place, overwriting X when it
         shares memory with the tensor, as in scikit-learn.
         """
-        Xt = _as_tensor(X, self.device_, dtype)
-        mean = _column_mean(Xt)
-        return mean, (Xt - mean) if self.copy else Xt.sub_(mean)
+        return _centred(_as_tensor(X, self.device_, dtype), copy=self.copy)
 
     def _fit_full(self, X, n_components, np_dtype, dtype):
         """Exact decomposition by SVD of the centred data or eigh of its covariance."""
@@ -373,7 +372,7 @@ class PCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         else:
             Xv = X if sp.issparse(X) else _as_tensor(X, self.device_, dtype)
             mean, explained_variance, S, Vt = _covariance_eigh(Xv, self.device_, dtype)
-        U, Vt = _svd_flip(U, Vt)
+        signs, Vt = _svd_flip(Vt)
 
         spectrum = explained_variance.cpu().numpy().astype(np_dtype, copy=False)
         ratio = spectrum / spectrum.sum()
@@ -394,7 +393,7 @@ class PCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             S[:n_components],
             np_dtype,
         )
-        return U, S, Xv, x_is_centred
+        return U, signs, S, Xv, x_is_centred
 
     def _fit_truncated(self, X, n_components, np_dtype, dtype):
         """Truncated decomposition by ARPACK or by the randomized range finder."""
@@ -444,7 +443,7 @@ class PCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                 self.power_iteration_normalizer,
                 generator,
             )
-        U, Vt = _svd_flip(U, Vt)
+        signs, Vt = _svd_flip(Vt)
 
         explained_variance = (S**2 / (n_samples - 1)).cpu().numpy().astype(np_dtype, copy=False)
         ratio = explained_variance / np_dtype.type(total_var)
@@ -456,7 +455,7 @@ class PCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         else:
             self.noise_variance_ = 0.0
         self._set_fitted(n_samples, n_components, mean, Vt, explained_variance, ratio, S, np_dtype)
-        return U, S, Xv, x_is_centred
+        return U, signs, S, Xv, x_is_centred
 
     def _set_fitted(self, n_samples, n_components, mean, Vt, variance, ratio, S, np_dtype):
         """Store the fitted attributes as numpy arrays of the input dtype."""
