@@ -76,12 +76,13 @@ class PCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
 
     svd_solver : {'auto', 'full', 'covariance_eigh', 'arpack', 'randomized'}, \
             default='auto'
-        'full' is an exact SVD of the centred data (``torch.linalg.svd``);
-        'covariance_eigh' the eigendecomposition of the covariance matrix
-        ``X^T X - n mean mean^T`` (``torch.linalg.eigh``), best when
-        ``n_samples >> n_features``; 'arpack' a truncated SVD by ARPACK
-        (:func:`scipy.sparse.linalg.svds`, matrix products in torch);
-        'randomized' a randomized truncated SVD (Halko et al.) in torch.
+        'full' is an exact SVD of the centred data (``torch.linalg.svd``; on
+        the CPU, tall data by scipy's QR first); 'covariance_eigh' the
+        eigendecomposition of the covariance matrix ``X^T X - n mean mean^T``
+        (``torch.linalg.eigh``), best when ``n_samples >> n_features``;
+        'arpack' a truncated SVD by ARPACK (:func:`scipy.sparse.linalg.svds`'s
+        algorithm, matrix products in torch on a device); 'randomized' a
+        randomized truncated SVD (Halko et al.) in torch.
         'auto' picks as scikit-learn does: 'covariance_eigh' when
         ``n_features <= 1000`` and ``n_samples >= 10 * n_features``, else 'full'
         for inputs no larger than 500x500 or ``n_components='mle'``, else
