@@ -9,7 +9,7 @@ import warnings
 import numpy as np
 import scipy.sparse as sp
 import torch
-from scipy.linalg import eigh, qr, svd
+from scipy.linalg import qr, svd
 from scipy.sparse.linalg import LinearOperator, eigsh, svds
 from scipy.special import gammaln
 
@@ -224,13 +224,7 @@ def _covariance_eigh(X, device, dtype):
         mean = _column_mean(X)
         C = _gram(X)
     C.addr_(mean, mean, alpha=-n_samples).div_(n_samples - 1)
-    if C.device.type == "cpu":
-        # LAPACK's MRRR driver through scipy: 0.055 s against torch's 0.07-0.13 s for a
-        # 784 x 784 float32 matrix on this CPU (measured), same accuracy.
-        w, V = eigh(C.numpy(), driver="evr", check_finite=False)
-        eigenvalues, eigenvectors = torch.from_numpy(w), torch.from_numpy(V)
-    else:
-        eigenvalues, eigenvectors = torch.linalg.eigh(C)  # ascending
+    eigenvalues, eigenvectors = torch.linalg.eigh(C)  # ascending
     # C is positive semi-definite; round-off can leave tiny negative eigenvalues.
     explained_variance = eigenvalues.flip(0).clamp_(min=0)
     S = torch.sqrt(explained_variance * (n_samples - 1))
