@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import check_array, check_random_state
+from sklearn.utils import check_array
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._device import (
@@ -23,6 +23,7 @@ from ._device import (
     is_tensor,
     output_like,
     resolve_device,
+    seed_from,
     tensor_numpy_dtype,
     to_tensor,
 )
@@ -40,17 +41,6 @@ from ._validation import (
 
 # Rows per forward pass at inference: bounds device memory for large X.
 _INFERENCE_ROWS = 8192
-
-
-def seed_from(random_state):
-    """An int seed for torch generators, from an estimator's ``random_state``.
-
-    None draws fresh entropy from the OS rather than from numpy's global RNG, so
-    that library code never advances (or seeds) the user's global random state.
-    """
-    if random_state is None:
-        return int(np.random.SeedSequence().generate_state(1)[0] >> 1)
-    return int(check_random_state(random_state).randint(2**31 - 1))
 
 
 def _is_layer_sizes(value):

@@ -8,6 +8,7 @@ import contextlib
 
 import numpy as np
 import torch
+from sklearn.utils import check_random_state
 
 _DEVICE_KINDS = ("auto", "cpu", "cuda", "mps")
 
@@ -75,6 +76,17 @@ def device_available(device):
     if device.type == "mps":
         return _mps_available()
     return True
+
+
+def seed_from(random_state):
+    """An int seed for torch generators, from an estimator's ``random_state``.
+
+    None draws fresh entropy from the OS rather than from numpy's global RNG, so
+    that library code never advances (or seeds) the user's global random state.
+    """
+    if random_state is None:
+        return int(np.random.SeedSequence().generate_state(1)[0] >> 1)
+    return int(check_random_state(random_state).randint(2**31 - 1))
 
 
 def is_tensor(X):

@@ -13,7 +13,7 @@ from scipy.linalg import qr, svd
 from scipy.sparse.linalg import LinearOperator, eigsh, svds
 from scipy.special import gammaln
 
-from ._device import is_tensor
+from ._device import is_tensor, seed_from
 
 
 def _work_dtype(device, np_dtype):
@@ -40,14 +40,7 @@ def _as_tensor(X, device, dtype):
 
 def _torch_generator(random_state, device):
     """A ``torch.Generator`` on ``device`` seeded from ``random_state`` (global RNGs untouched)."""
-    generator = torch.Generator(device=device)
-    if random_state is None:
-        generator.seed()  # fresh entropy from the OS
-    elif isinstance(random_state, np.random.RandomState):
-        generator.manual_seed(int(random_state.randint(np.iinfo(np.int32).max)))
-    else:
-        generator.manual_seed(int(random_state))
-    return generator
+    return torch.Generator(device=device).manual_seed(seed_from(random_state))
 
 
 def _numpy_random_state(random_state):

@@ -11,6 +11,7 @@ from sklearn import decomposition
 from sklearn.datasets import load_iris, make_low_rank_matrix
 
 from skvae import PCA
+from skvae._device import accelerators
 from skvae._linalg import _assess_dimension, _infer_dimension, _lu_normalize
 from skvae._validation import InvalidParameterError
 
@@ -23,13 +24,6 @@ def one_cpu_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
-
-
-def gpu_devices():
-    """Accelerators present here, as device strings."""
-    found = ["cuda"] if torch.cuda.is_available() else []
-    mps = getattr(torch.backends, "mps", None)
-    return found + (["mps"] if mps is not None and mps.is_available() else [])
 
 
 SOLVERS = ["full", "covariance_eigh", "arpack", "randomized", "auto"]
@@ -496,7 +490,7 @@ def test_unfitted_and_shape_errors():
 @pytest.mark.parametrize("whiten", [False, True])
 @pytest.mark.parametrize("solver", ["full", "covariance_eigh", "arpack", "randomized"])
 def test_accelerator_agrees_with_cpu(solver, whiten):
-    device = gpu_devices()[0]
+    device = accelerators()[0]
     X = make_data((200, 40), False, np.float32)[0]
     kwargs = dict(n_components=10, svd_solver=solver, whiten=whiten, random_state=0)
     if solver == "randomized":
