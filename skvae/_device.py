@@ -5,6 +5,7 @@ This is the one module that knows device names: every estimator asks it which
 """
 
 import contextlib
+import warnings
 
 import numpy as np
 import torch
@@ -94,14 +95,22 @@ def is_tensor(X):
 
 
 def to_tensor(X, device, dtype=torch.float32):
-    """Move a numpy array (or tensor) to ``device`` as a contiguous ``dtype`` tensor.
+    """``X`` (a numpy array or tensor) as a ``dtype`` tensor on ``device``.
 
+    On the CPU with a matching dtype, a numpy array is viewed, not copied.
     float64 on MPS is not supported by torch, so callers ask for float32 there.
     """
     if isinstance(X, torch.Tensor):
-        return X.detach().to(device=device, dtype=dtype).contiguous()
-    X = np.ascontiguousarray(X)
-    return torch.from_numpy(X).to(device=device, dtype=dtype)
+        return X.detach().to(device=device, dtype=dtype)
+    with warnings.catch_warnings():
+        # Read-only arrays (memmaps) are fine: the tensor is never written unless a
+        # caller asked for in-place work, and then validate_data made X writeable.
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        try:
+            T = torch.from_numpy(X)
+        except ValueError:  # negative strides
+            T = torch.from_numpy(np.ascontiguousarray(X))
+    return T.to(device=device, dtype=dtype)
 
 
 def to_numpy(T, dtype):

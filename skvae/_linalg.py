@@ -4,7 +4,6 @@ Functions of tensors and arrays only (torch, numpy, scipy): no estimator code.
 """
 
 import math
-import warnings
 
 import numpy as np
 import scipy.sparse as sp
@@ -13,7 +12,7 @@ from scipy.linalg import qr, svd
 from scipy.sparse.linalg import LinearOperator, eigsh, svds
 from scipy.special import gammaln
 
-from ._device import is_tensor, seed_from
+from ._device import is_tensor, seed_from, to_tensor
 
 
 def _work_dtype(device, np_dtype):
@@ -21,21 +20,6 @@ def _work_dtype(device, np_dtype):
     if np.dtype(np_dtype) == np.float64 and torch.device(device).type != "mps":
         return torch.float64
     return torch.float32
-
-
-def _as_tensor(X, device, dtype):
-    """A tensor view of a numpy array (no copy on the CPU when the dtype matches)."""
-    if is_tensor(X):
-        return X.detach().to(device=device, dtype=dtype)
-    with warnings.catch_warnings():
-        # Read-only arrays (memmaps) are fine: the tensor is never written unless
-        # copy=False, and then validate_data has made X writeable.
-        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-        try:
-            T = torch.from_numpy(X)
-        except ValueError:  # negative strides
-            T = torch.from_numpy(np.ascontiguousarray(X))
-    return T.to(device=device, dtype=dtype)
 
 
 def _torch_generator(random_state, device):
@@ -212,7 +196,7 @@ def _covariance_eigh(X, device, dtype):
     if sp.issparse(X):
         mean = torch.from_numpy(np.asarray(X.mean(axis=0), dtype=X.dtype).ravel())
         mean = mean.to(device, dtype)
-        C = _as_tensor((X.T @ X).toarray(), device, dtype)
+        C = to_tensor((X.T @ X).toarray(), device, dtype)
     else:
         mean = _column_mean(X)
         C = _gram(X)

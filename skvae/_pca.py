@@ -11,10 +11,9 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils.sparsefuncs import mean_variance_axis
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from ._device import device_available, is_tensor, output_like, resolve_device
+from ._device import device_available, is_tensor, output_like, resolve_device, to_tensor
 from ._linalg import (
     _arpack_svd,
-    _as_tensor,
     _centred,
     _centred_sparse_operator,
     _covariance_eigh,
@@ -348,7 +347,7 @@ class PCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         With copy=False the centring happens in place, overwriting X when it
         shares memory with the tensor, as in scikit-learn.
         """
-        return _centred(_as_tensor(X, self.device_, dtype), copy=self.copy)
+        return _centred(to_tensor(X, self.device_, dtype), copy=self.copy)
 
     def _fit_full(self, X, n_components, np_dtype, dtype):
         """Exact decomposition by SVD of the centred data or eigh of its covariance."""
@@ -371,7 +370,7 @@ class PCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             U, S, Vt = _full_svd(Xv)
             explained_variance = S**2 / (n_samples - 1)
         else:
-            Xv = X if sp.issparse(X) else _as_tensor(X, self.device_, dtype)
+            Xv = X if sp.issparse(X) else to_tensor(X, self.device_, dtype)
             mean, explained_variance, S, Vt = _covariance_eigh(Xv, self.device_, dtype)
         signs, Vt = _svd_flip(Vt)
 
@@ -510,7 +509,7 @@ class PCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             # with no tensor round trip: see _project_array.
             return self._transform_array(Xv)
         with torch.no_grad():
-            Y = self._transform_tensor(_as_tensor(Xv, device, _work_dtype(device, np_dtype)))
+            Y = self._transform_tensor(to_tensor(Xv, device, _work_dtype(device, np_dtype)))
         return output_like(Y, X, np_dtype)
 
     def inverse_transform(self, X):
@@ -536,7 +535,7 @@ class PCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             np_dtype = Xv.dtype
         device = self._device_for(Xv)
         with torch.no_grad():
-            Z = _as_tensor(Xv, device, _work_dtype(device, np_dtype))
+            Z = to_tensor(Xv, device, _work_dtype(device, np_dtype))
             W, mean, variance = self._model(device, Z.dtype)
             if self.whiten:
                 W = variance.sqrt()[:, None] * W
@@ -611,7 +610,7 @@ class PCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         Xv, np_dtype = self._validate(X, reset=False, accept_sparse=False)
         device = self._device_for(Xv)
         with torch.no_grad():
-            Xt = _as_tensor(Xv, device, _work_dtype(device, np_dtype))
+            Xt = to_tensor(Xv, device, _work_dtype(device, np_dtype))
             W, g, sigma2, mean = self._generative(device, Xt.dtype)
             ll = _lowrank_log_likelihood(Xt - mean, W, g, sigma2)
         return output_like(ll, X, np_dtype)
