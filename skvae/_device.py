@@ -6,10 +6,12 @@ This is the one module that knows device names: every estimator asks it which
 
 import contextlib
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
 from sklearn.utils import check_random_state
+from threadpoolctl import ThreadpoolController
 
 _DEVICE_KINDS = ("auto", "cpu", "cuda", "mps")
 
@@ -155,3 +157,32 @@ def cpu_fast_math(device):
     finally:
         if supported:
             torch.set_flush_denormal(False)
+
+
+_BLAS = []  # one ThreadpoolController, made on first use (it inspects the loaded libraries)
+
+
+def map_row_blocks(fn, X, min_block_size=2**20):
+    """``fn`` applied to consecutive row blocks of the array ``X``, side by side in threads.
+
+    One block per thread numpy's BLAS is allowed, BLAS held to one thread per
+    block meanwhile; numpy releases the GIL, so the blocks really run in
+    parallel. On this project's 2-core machine OpenBLAS computed X^T X of
+    60000x784 float32 MNIST in 0.22 s on its own two threads and in 0.19-0.20 s
+    as two single-threaded halves; and its threads spin for a while after a
+    call, which slowed the torch eigh that follows from 0.03 s to 0.05-0.10 s.
+    Reductions (sums) that numpy runs on one thread get both cores this way.
+    Returns the list of results in row order: one element when ``X`` is too
+    small to split (blocks under ``min_block_size`` entries) or BLAS has one thread.
+    """
+    if not _BLAS:
+        _BLAS.append(ThreadpoolController().select(user_api="blas"))
+    blas = _BLAS[0]
+    n_threads = max([lib.num_threads for lib in blas.lib_controllers], default=1)
+    n_blocks = max(1, min(n_threads, X.size // min_block_size, X.shape[0]))
+    if n_blocks == 1:
+        return [fn(X)]
+    bounds = np.linspace(0, X.shape[0], n_blocks + 1).astype(int)
+    blocks = [X[start:stop] for start, stop in zip(bounds[:-1], bounds[1:])]
+    with blas.limit(limits=1), ThreadPoolExecutor(n_blocks) as pool:
+        return list(pool.map(fn, blocks))

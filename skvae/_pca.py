@@ -38,6 +38,7 @@ from ._validation import (
     RANDOM_STATE,
     Interval,
     StrOptions,
+    check_finite,
     check_params,
 )
 
@@ -271,8 +272,12 @@ class PCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                 Y = self._transform_tensor(Xv, centred=x_is_centred)
         return output_like(Y, X, np_dtype)
 
-    def _validate(self, X, reset, accept_sparse=True):
-        """Validate X; return it (numpy, scipy sparse or tensor) and its numpy float dtype."""
+    def _validate(self, X, reset, accept_sparse=True, finite=True):
+        """Validate X; return it (numpy, scipy sparse or tensor) and its numpy float dtype.
+
+        With ``finite=False`` an array or sparse matrix is not tested for NaN and
+        inf: the caller runs ``check_finite`` (a tensor is always tested).
+        """
         if is_tensor(X):
             if X.layout != torch.strided:
                 raise TypeError(
@@ -302,7 +307,10 @@ class PCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             accept_sparse=("csr", "csc") if accept_sparse else False,
             reset=reset,
             force_writeable=reset and not self.copy,
+            ensure_all_finite=False,
         )
+        if finite:
+            check_finite(X, type(self).__name__)  # check_array's test, on every core
         return X, X.dtype
 
     def _fit(self, X):
@@ -478,10 +486,11 @@ class PCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         W, mean, variance = self._model(X.device, X.dtype)
         return _project_tensor(X, W, None if centred else mean, variance if self.whiten else None)
 
-    def _transform_array(self, X, centred=False):
+    def _transform_array(self, X, centred=False, with_total=False):
         """Project a numpy array or sparse matrix on the components with numpy/scipy."""
         variance = self.explained_variance_ if self.whiten else None
-        return _project_array(X, self.components_, None if centred else self.mean_, variance)
+        mean = None if centred else self.mean_
+        return _project_array(X, self.components_, mean, variance, with_total)
 
     def _device_for(self, X):
         """Where to compute for ``X``: a tensor's own device, else ``device_``."""
@@ -502,12 +511,17 @@ class PCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             computed in ``X``'s float dtype.
         """
         check_is_fitted(self)
-        Xv, np_dtype = self._validate(X, reset=False)
+        Xv, np_dtype = self._validate(X, reset=False, finite=False)
         device = self._device_for(Xv)
         if sp.issparse(Xv) or (device.type == "cpu" and not is_tensor(Xv)):
             # numpy's BLAS (OpenBLAS) multiplies faster than torch's MKL on the CPU,
-            # with no tensor round trip: see _project_array.
-            return self._transform_array(Xv)
+            # with no tensor round trip, and the same product tests X for NaN and
+            # inf: see _project_array.
+            Y, total = self._transform_array(Xv, with_total=True)
+            check_finite(Xv, type(self).__name__, total)
+            return Y
+        if not is_tensor(Xv):
+            check_finite(Xv, type(self).__name__)
         with torch.no_grad():
             Y = self._transform_tensor(to_tensor(Xv, device, _work_dtype(device, np_dtype)))
         return output_like(Y, X, np_dtype)

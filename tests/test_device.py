@@ -1,8 +1,9 @@
 import numpy as np
 import pytest
 import torch
+from threadpoolctl import threadpool_info, threadpool_limits
 
-from skvae._device import output_like, resolve_device, to_tensor
+from skvae._device import map_row_blocks, output_like, resolve_device, to_tensor
 
 
 def test_auto_resolves_to_an_available_device():
@@ -44,3 +45,27 @@ def test_tensor_in_tensor_out():
     out = output_like(to_tensor(X, "cpu"), X, np.float64)
     assert isinstance(out, torch.Tensor) and out.dtype == torch.float64
     assert out.device == X.device
+
+
+def _blas_threads():
+    return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+
+def test_map_row_blocks_covers_every_row_in_order_on_single_threaded_blas():
+    X = np.arange(42.0).reshape(21, 2)
+    with threadpool_limits(limits=2, user_api="blas"):
+        parts = map_row_blocks(lambda B: (B.copy(), _blas_threads()), X, min_block_size=4)
+        after = _blas_threads()
+    assert len(parts) == 2
+    np.testing.assert_array_equal(np.concatenate([block for block, _ in parts]), X)
+    # Each block ran with BLAS held to one thread, and the limit is lifted afterwards.
+    assert all(threads == [1] * len(threads) for _, threads in parts)
+    assert after == [2] * len(after)
+
+
+def test_map_row_blocks_keeps_small_arrays_and_single_threaded_blas_whole():
+    X = np.ones((100, 3))
+    with threadpool_limits(limits=2, user_api="blas"):
+        assert len(map_row_blocks(np.sum, X)) == 1  # 300 entries: not worth a thread
+    with threadpool_limits(limits=1, user_api="blas"):
+        assert len(map_row_blocks(np.sum, X, min_block_size=1)) == 1

@@ -7,8 +7,9 @@ import scipy.sparse as sp
 import torch
 from numpy.testing import assert_allclose
 from scipy import linalg
-from sklearn import decomposition
+from sklearn import config_context, decomposition
 from sklearn.datasets import load_iris, make_low_rank_matrix
+from threadpoolctl import threadpool_limits
 
 from skvae import PCA
 from skvae._device import accelerators
@@ -318,6 +319,76 @@ def test_tensor_input_is_validated():
         pca.transform(torch.full((2, 4), float("nan")))
     with pytest.raises(ValueError, match="Expected a 2D tensor"):
         pca.transform(torch.randn(4))
+
+
+def _sklearn_error(method, *args):
+    with pytest.raises(ValueError) as error:
+        method(*args)
+    return re.escape(str(error.value))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_non_finite_input_gets_sklearns_error(bad, sparse, dtype):
+    X = np.random.default_rng(0).standard_normal((60, 5)).astype(dtype)
+    X[:, 2] = 0  # a column the components ignore: a NaN there must be found all the same
+    solver = "arpack" if sparse else "auto"
+    pca, ref = PCA(2, svd_solver=solver).fit(X), decomposition.PCA(2, svd_solver=solver).fit(X)
+    Xbad = X.copy()
+    Xbad[7, 2] = bad
+    if sparse:
+        X, Xbad = sp.csr_matrix(X), sp.csr_matrix(Xbad)
+    calls = [("transform", Xbad)]
+    if not sparse:  # neither library takes sparse input in these two
+        calls += [("score_samples", Xbad), ("inverse_transform", Xbad[:, 1:3])]
+    for method, arg in calls:
+        with pytest.raises(ValueError, match=_sklearn_error(getattr(ref, method), arg)):
+            getattr(pca, method)(arg)
+    with pytest.raises(ValueError, match=_sklearn_error(ref.fit, Xbad)):
+        PCA(2, svd_solver=solver).fit(Xbad)
+
+
+def test_finite_data_whose_sum_overflows_is_accepted():
+    # check_array's first test (a finite sum) fails here, its entry-by-entry test passes.
+    X = np.random.default_rng(0).standard_normal((60, 5)).astype(np.float32)
+    pca, ref = PCA(2).fit(X), decomposition.PCA(2).fit(X)
+    big = X.copy()
+    big[:4, 0] = 3e38
+    with np.errstate(over="ignore"):
+        assert not np.isfinite(big.sum())
+    out, expected = pca.transform(big), ref.transform(big)
+    assert_allclose(out[:4], expected[:4], rtol=1e-4)
+    assert_allclose(out[4:], expected[4:], atol=1e-4)
+    with np.errstate(over="ignore", invalid="ignore"):  # its log-likelihood overflows
+        assert pca.score_samples(big).shape == (60,)
+
+
+def test_assume_finite_config_skips_the_check_as_in_sklearn():
+    X = np.random.default_rng(0).standard_normal((60, 5))
+    pca, ref = PCA(2).fit(X), decomposition.PCA(2).fit(X)
+    Xbad = X.copy()
+    Xbad[7, 1] = np.nan
+    with config_context(assume_finite=True):
+        out, expected = pca.transform(Xbad), ref.transform(Xbad)
+    np.testing.assert_array_equal(np.isnan(out), np.isnan(expected))
+    assert np.isnan(out[7]).all()
+
+
+@pytest.mark.parametrize("solver", ["covariance_eigh", "arpack", "auto"])
+def test_row_block_products_agree_with_sklearn(solver):
+    # Large enough for PCA to split the Gram matrix and the column sums over two
+    # single-threaded BLAS blocks (see skvae._device.map_row_blocks).
+    X = make_low_rank_matrix(6000, 400, effective_rank=20, tail_strength=0.3, random_state=0)
+    X = X + 0.5  # a mean far from zero, which the covariance must remove
+    with threadpool_limits(limits=2, user_api="blas"):
+        pca = PCA(10, svd_solver=solver, random_state=0).fit(X)
+        Y = pca.transform(X)
+    ref = decomposition.PCA(10, svd_solver=solver, random_state=0).fit(X)
+    assert_allclose(pca.mean_, ref.mean_, rtol=1e-12)
+    assert_allclose(pca.explained_variance_, ref.explained_variance_, rtol=1e-8)
+    assert_allclose(np.abs(pca.components_ @ ref.components_.T), np.eye(10), atol=1e-6)
+    assert_allclose(Y, ref.transform(X), atol=1e-6)
 
 
 def test_set_output_pandas_and_feature_names():
