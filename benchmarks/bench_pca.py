@@ -42,25 +42,30 @@ def wide(n_samples, n_features):
     return (X + 0.1 * rng.standard_normal((n_samples, n_features))).astype(np.float32)
 
 
-def interleaved_best(fns, repeats, enough_s=10.0):
+def interleaved_best(fns, repeats, settle_s, enough_s=10.0):
     """Best time of each function over ``repeats`` rounds, the functions alternating.
 
-    Alternating puts both libraries under the same conditions (a busy core, BLAS
-    threads still spinning from the call before) instead of one after the other.
+    Alternating puts both libraries under the same conditions (a busy core) instead
+    of one after the other; the order flips every round, and each call starts
+    ``settle_s`` seconds after the one before, so that neither inherits the
+    other's BLAS threads still spinning (OpenBLAS's and OpenMP's threads
+    busy-wait for a while after a call and compete with whatever runs next).
     A round slower than ``enough_s`` is not repeated.
     """
     times, outs = [[] for _ in fns], [None] * len(fns)
-    for _ in range(repeats):
-        for i, fn in enumerate(fns):
+    for round_ in range(repeats):
+        order = range(len(fns)) if round_ % 2 == 0 else reversed(range(len(fns)))
+        for i in order:
+            time.sleep(settle_s)
             start = time.perf_counter()
-            outs[i] = fn()
+            outs[i] = fns[i]()
             times[i].append(time.perf_counter() - start)
         if max(t[-1] for t in times) > enough_s:
             break
     return [min(t) for t in times], outs
 
 
-def bench(X, n_components, repeats):
+def bench(X, n_components, repeats, settle_s):
     rows = []
     for solver in SOLVERS:
         kwargs = dict(n_components=n_components, svd_solver=solver, random_state=0)
@@ -70,9 +75,10 @@ def bench(X, n_components, repeats):
                 lambda kw=kwargs: skvae.PCA(**kw, device="cpu").fit(X),
             ],
             repeats,
+            settle_s,
         )
         (tr_sk, tr_us), (Z_ref, Z) = interleaved_best(
-            [lambda m=ref: m.transform(X), lambda m=ours: m.transform(X)], repeats
+            [lambda m=ref: m.transform(X), lambda m=ours: m.transform(X)], repeats, settle_s
         )
         # Accuracy: explained variance ratios, and the reconstruction error of each model.
         d_evr = np.abs(ours.explained_variance_ratio_ - ref.explained_variance_ratio_).max()
@@ -111,6 +117,13 @@ def main():
         help="BLAS/OpenMP threads for both libraries (default: library defaults). On a "
         "machine shared with other jobs, 1 avoids spinning threads and gives stable timings.",
     )
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=0.3,
+        help="seconds of idle before each timed call, so that no call pays for the spinning "
+        "threads of the one before (0: back to back)",
+    )
     args = parser.parse_args()
     import torch
     from threadpoolctl import threadpool_limits
@@ -119,12 +132,18 @@ def main():
         torch.set_num_threads(args.threads)
         threadpool_limits(args.threads)  # numpy/scipy BLAS used by sklearn
     repeats = args.repeats or (1 if args.quick else 3)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; best of {repeats}")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads; best of {repeats}, "
+        f"{args.settle} s idle before each call, sklearn and skvae alternating"
+    )
     n_mnist = 2_000 if args.quick else 60_000
     X, source = mnist_like(n_mnist)
-    report(f"{X.shape[0]}x{X.shape[1]} float32, k=50, data: {source}", bench(X, 50, repeats))
+    report(
+        f"{X.shape[0]}x{X.shape[1]} float32, k=50, data: {source}",
+        bench(X, 50, repeats, args.settle),
+    )
     Xw = wide(200, 2_000) if args.quick else wide(1_000, 10_000)
-    report(f"wide {Xw.shape[0]}x{Xw.shape[1]} float32, k=50", bench(Xw, 50, repeats))
+    report(f"wide {Xw.shape[0]}x{Xw.shape[1]} float32, k=50", bench(Xw, 50, repeats, args.settle))
 
 
 if __name__ == "__main__":

@@ -165,18 +165,13 @@ def _sum_of_squares(X):
     blocks keep the float64 temporaries small. On the CPU numpy's einsum
     accumulates in float64 without temporaries, single-threaded: 10 ms for a
     1000x10000 matrix in PCA.fit, where torch's two threads took 29 ms while
-    OpenBLAS's spun (5 ms alone).
+    OpenBLAS's spun (5 ms alone); row blocks give it every core.
     """
     if X.device.type == "cpu":
-        Xn = X.numpy()
-        return float(np.einsum("ij,ij->", Xn, Xn, dtype=np.float64))
+        square_sum = lambda B: np.einsum("ij,ij->", B, B, dtype=np.float64)  # noqa: E731
+        return float(sum(map_row_blocks(square_sum, X.numpy())))
     blocks = X.split(max(1, 2**22 // max(1, X.shape[1])))
     return sum(float(torch.linalg.vector_norm(b.to(torch.float64)) ** 2) for b in blocks)
-
-
-# The most columns for which _gram sums per-thread (n_features, n_features) products
-# (16 MiB each in float32); wider matrices take one BLAS call.
-_BLOCKED_GRAM_MAX = 2048
 
 
 def _numpy_gram(X):
@@ -186,11 +181,10 @@ def _numpy_gram(X):
     syrk, which computes one triangle: half the flops of a gemm (torch's MKL
     gemm took 0.36 s for 60000x784 float32 MNIST, numpy 0.22 s). Row blocks on
     single-threaded BLAS in parallel are faster still (0.19-0.20 s) and leave no
-    spinning BLAS threads behind: see map_row_blocks.
+    spinning BLAS threads behind: see map_row_blocks. Each block has at least
+    n_features rows, so the partial products never take more memory than X.
     """
-    if X.shape[1] > _BLOCKED_GRAM_MAX:
-        return X.T @ X
-    parts = map_row_blocks(lambda B: B.T @ B, X)
+    parts = map_row_blocks(lambda B: B.T @ B, X, min_block_size=max(2**20, X.shape[1] ** 2))
     G = parts[0]
     for part in parts[1:]:
         G += part
