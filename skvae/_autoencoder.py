@@ -59,7 +59,10 @@ class AutoencoderTransformer(BaseNeuralTransformer):
     validation_fraction : float, default=0.1
         Share of the data held out when ``early_stopping=True``.
     warm_start : bool, default=False
-        Continue from the fitted network when ``fit`` is called again.
+        Continue from the fitted network when ``fit`` is called again, as
+        ``partial_fit`` does. The parameters the network is built from
+        (``n_components``, ``hidden_layer_sizes``, ``activation``, ``device``)
+        cannot change meanwhile: that is an error.
     verbose : bool, default=False
         Show a progress bar with the running loss.
     device : str or torch.device, default='auto'

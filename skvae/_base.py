@@ -146,6 +146,8 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         keep = fitted and (incremental or self.warm_start)
         if not keep:
             self.device_ = resolve_device(self.device, type(self).__name__)
+        if keep:
+            self._check_architecture(incremental)
         Xt, dtype = self._validate_rows(X, reset=not keep)
         self._check_training_values(Xt)
         if not keep:
@@ -160,6 +162,7 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         if not keep:
             init_gen = torch.Generator().manual_seed(seed + 2)
             self.module_ = self._build_module(Xt, init_gen)
+            self._fitted_architecture = self._architecture()
             self.loss_curve_, self.n_iter_ = [], 0
             self.loss_parts_ = {}
         if not (incremental and fitted):
@@ -213,6 +216,32 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         with torch.inference_mode(), cpu_fast_math(self.device_):
             self._after_fit(Xt)
         return self
+
+    # The parameters the network is built from: continued training cannot change them.
+    _architecture_params = ("n_components", "hidden_layer_sizes", "activation", "device")
+
+    def _architecture(self):
+        params = self.get_params()
+        return {name: params[name] for name in self._architecture_params}
+
+    def _same_network(self, name, fitted, value):
+        """Whether ``name=value`` describes the network that ``name=fitted`` built."""
+        if name == "hidden_layer_sizes":
+            return tuple(fitted) == tuple(value)
+        return str(fitted) == str(value) if name == "device" else fitted == value
+
+    def _check_architecture(self, incremental):
+        """Refuse to continue training a network whose defining parameters were changed."""
+        fitted = getattr(self, "_fitted_architecture", {})
+        for name, value in self._architecture().items():
+            if name in fitted and not self._same_network(name, fitted[name], value):
+                how = "partial_fit continues" if incremental else "warm_start=True continues"
+                raise ValueError(
+                    f"{type(self).__name__} was fitted with {name}={fitted[name]!r}, and "
+                    f"{how} training that network, which cannot change to {name}={value!r}. "
+                    f"Set {name} back to {fitted[name]!r}, or train a new network with "
+                    "warm_start=False and fit."
+                )
 
     def _split_validation(self, Xt, generator):
         n = Xt.shape[0]

@@ -109,7 +109,11 @@ class VAETransformer(BaseNeuralTransformer):
     validation_fraction : float, default=0.1
         Share of the data held out when ``early_stopping=True``.
     warm_start : bool, default=False
-        Continue from the fitted network when ``fit`` is called again.
+        Continue from the fitted network when ``fit`` is called again, as
+        ``partial_fit`` does. The parameters the network is built from
+        (``n_components``, ``hidden_layer_sizes``, ``activation``, ``device``,
+        ``likelihood`` and whether ``noise_variance`` is learned) cannot change
+        meanwhile: that is an error.
     verbose : bool, default=False
         Show a progress bar with the running loss.
     device : str or torch.device, default='auto'
@@ -275,6 +279,19 @@ class VAETransformer(BaseNeuralTransformer):
             with torch.no_grad():
                 module.log_noise_variance.fill_(math.log(c0))
         return module
+
+    _architecture_params = (
+        *BaseNeuralTransformer._architecture_params,
+        "likelihood",
+        "noise_variance",
+    )
+
+    def _same_network(self, name, fitted, value):
+        if name == "noise_variance":
+            # A fixed variance only weighs the loss and may change between calls;
+            # a learned one is a parameter of the network.
+            return (fitted == "learned") == (value == "learned")
+        return super()._same_network(name, fitted, value)
 
     def _monitor_from(self):
         return self.kl_warmup

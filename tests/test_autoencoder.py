@@ -1,4 +1,5 @@
 import pickle
+import re
 import warnings
 
 import numpy as np
@@ -356,6 +357,34 @@ def test_failed_fit_leaves_the_fitted_model_untouched(blobs):
     assert ae.__dict__.keys() == attributes.keys()
     assert ae.n_features_in_ == blobs.shape[1] and ae.n_iter_ == attributes["n_iter_"]
     np.testing.assert_array_equal(ae.transform(blobs), before)
+
+
+@pytest.mark.parametrize(
+    "name, value", [("n_components", 2), ("hidden_layer_sizes", (8,)), ("activation", "tanh")]
+)
+def test_continued_training_refuses_a_changed_network(blobs, name, value):
+    ae = quiet_fit(AutoencoderTransformer(3, **{**FAST, "warm_start": True}), blobs)
+    before, fitted_value = ae.transform(blobs), ae.get_params()[name]
+    ae.set_params(**{name: value})
+    message = (
+        rf"fitted with {name}={re.escape(repr(fitted_value))}, and warm_start=True continues "
+        rf".*cannot change to {name}={re.escape(repr(value))}\. Set {name} back"
+    )
+    with pytest.raises(ValueError, match=message):
+        ae.fit(blobs)
+    with pytest.raises(ValueError, match=r"and partial_fit continues training"):
+        ae.partial_fit(blobs)
+    np.testing.assert_array_equal(ae.transform(blobs), before)
+    # warm_start=False trains the network the parameters now describe.
+    quiet_fit(ae.set_params(warm_start=False), blobs)
+    assert ae.transform(blobs).shape[1] == ae.n_components
+
+
+def test_continued_training_may_change_the_optimisation(blobs):
+    ae = quiet_fit(AutoencoderTransformer(3, **{**FAST, "warm_start": True}), blobs)
+    n_iter = ae.n_iter_
+    quiet_fit(ae.set_params(learning_rate=1e-4, batch_size=16, max_iter=3), blobs)
+    assert ae.n_iter_ == n_iter + 3
 
 
 def test_bad_sample_count(blobs):

@@ -340,3 +340,24 @@ def test_training_on_accelerator_matches_cpu_quality(digits, device):
     Xt = torch.as_tensor(digits, device=device)
     assert acc.transform(Xt).device.type == device
     assert abs(acc.score(digits) - cpu.score(digits)) < 0.05 * abs(cpu.score(digits))
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"likelihood": "bernoulli"}, {"noise_variance": "learned"}],
+)
+def test_continued_training_refuses_a_changed_likelihood(digits, change):
+    vae = quiet_fit(VAETransformer(2, **{**FAST, "warm_start": True}), digits)
+    before = vae.transform(digits)
+    name = next(iter(change))
+    with pytest.raises(ValueError, match=rf"fitted with {name}=.*Set {name} back"):
+        vae.set_params(**change).fit(digits)
+    np.testing.assert_array_equal(vae.transform(digits), before)
+    quiet_fit(vae.set_params(warm_start=False), digits)  # a new network of the new kind
+
+
+def test_continued_training_may_change_a_fixed_noise_variance(digits):
+    vae = quiet_fit(VAETransformer(2, **{**FAST, "warm_start": True}), digits)
+    n_iter = vae.n_iter_
+    quiet_fit(vae.set_params(noise_variance=0.5 * vae.noise_variance_), digits)
+    assert vae.n_iter_ > n_iter
