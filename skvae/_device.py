@@ -5,6 +5,7 @@ This is the one module that knows device names: every estimator asks it which
 """
 
 import contextlib
+import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 
@@ -159,30 +160,47 @@ def cpu_fast_math(device):
             torch.set_flush_denormal(False)
 
 
-_BLAS = []  # one ThreadpoolController, made on first use (it inspects the loaded libraries)
+_BLAS = []  # numpy's BLAS as a ThreadpoolController, made on first use
+# Held while a map_row_blocks call limits BLAS, a process-wide setting: two
+# overlapping limits would let the second restore the first one's 1 on its way out.
+_BLAS_LIMIT = threading.Lock()
 
 
-def map_row_blocks(fn, X, min_block_size=2**20):
-    """``fn`` applied to consecutive row blocks of the array ``X``, side by side in threads.
-
-    One block per thread numpy's BLAS is allowed, BLAS held to one thread per
-    block meanwhile; numpy releases the GIL, so the blocks really run in
-    parallel. On this project's 2-core machine OpenBLAS computed X^T X of
-    60000x784 float32 MNIST in 0.22 s on its own two threads and in 0.19-0.20 s
-    as two single-threaded halves; and its threads spin for a while after a
-    call, which slowed the torch eigh that follows from 0.03 s to 0.05-0.10 s.
-    Reductions (sums) that numpy runs on one thread get both cores this way.
-    Returns the list of results in row order: one element when ``X`` is too
-    small to split (blocks under ``min_block_size`` entries) or BLAS has one thread.
-    """
+def _blas_threads():
+    """The number of threads numpy's BLAS may use now (loaded with numpy, so found at first use)."""
     if not _BLAS:
         _BLAS.append(ThreadpoolController().select(user_api="blas"))
-    blas = _BLAS[0]
-    n_threads = max([lib.num_threads for lib in blas.lib_controllers], default=1)
-    n_blocks = max(1, min(n_threads, X.size // min_block_size, X.shape[0]))
-    if n_blocks == 1:
+    return max([lib.num_threads for lib in _BLAS[0].lib_controllers], default=1)
+
+
+def map_row_blocks(fn, X, min_block_size=2**20, blas=False):
+    """``fn`` applied to consecutive row blocks of the array ``X``, side by side in threads.
+
+    One block per thread numpy's BLAS is allowed; numpy releases the GIL, so the
+    blocks really run in parallel. Reductions (sums) that numpy runs on one
+    thread get every core this way. With ``blas=True`` (``fn`` calls BLAS) every
+    BLAS is held to one thread per block meanwhile, unless another thread's
+    call holds that limit already: then ``fn`` runs on the whole of ``X``. On
+    this project's 2-core machine OpenBLAS computed X^T X of 60000x784 float32
+    MNIST in 0.22 s on its own two threads, 0.23 s as two halves side by side
+    without the limit, and 0.19-0.20 s with it; and its threads spin for a while
+    after a call, which slowed the torch eigh that follows from 0.03 s to
+    0.05-0.10 s. Returns the list of results in row order: one element when
+    ``X`` is too small to split (blocks under ``min_block_size`` entries) or
+    BLAS has one thread.
+    """
+    n_blocks = max(1, min(_blas_threads(), X.size // min_block_size, X.shape[0]))
+    if n_blocks == 1 or (blas and not _BLAS_LIMIT.acquire(blocking=False)):
         return [fn(X)]
     bounds = np.linspace(0, X.shape[0], n_blocks + 1).astype(int)
     blocks = [X[start:stop] for start, stop in zip(bounds[:-1], bounds[1:])]
-    with blas.limit(limits=1), ThreadPoolExecutor(n_blocks) as pool:
-        return list(pool.map(fn, blocks))
+    try:
+        with contextlib.ExitStack() as stack:
+            if blas:
+                # Looked up afresh (about 2 ms): scipy's BLAS may have been loaded since.
+                stack.enter_context(ThreadpoolController().limit(limits=1, user_api="blas"))
+            pool = stack.enter_context(ThreadPoolExecutor(n_blocks))
+            return list(pool.map(fn, blocks))
+    finally:
+        if blas:
+            _BLAS_LIMIT.release()

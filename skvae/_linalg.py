@@ -184,7 +184,8 @@ def _numpy_gram(X):
     spinning BLAS threads behind: see map_row_blocks. Each block has at least
     n_features rows, so the partial products never take more memory than X.
     """
-    parts = map_row_blocks(lambda B: B.T @ B, X, min_block_size=max(2**20, X.shape[1] ** 2))
+    gram = lambda B: B.T @ B  # noqa: E731
+    parts = map_row_blocks(gram, X, min_block_size=max(2**20, X.shape[1] ** 2), blas=True)
     G = parts[0]
     for part in parts[1:]:
         G += part

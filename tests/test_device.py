@@ -1,9 +1,17 @@
+import time
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pytest
 import torch
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from skvae._device import map_row_blocks, output_like, resolve_device, to_tensor
+from skvae._device import (
+    map_row_blocks,
+    output_like,
+    resolve_device,
+    to_tensor,
+)
 
 
 def test_auto_resolves_to_an_available_device():
@@ -54,7 +62,8 @@ def _blas_threads():
 def test_map_row_blocks_covers_every_row_in_order_on_single_threaded_blas():
     X = np.arange(42.0).reshape(21, 2)
     with threadpool_limits(limits=2, user_api="blas"):
-        parts = map_row_blocks(lambda B: (B.copy(), _blas_threads()), X, min_block_size=4)
+        blocks = lambda B: (B.copy(), _blas_threads())  # noqa: E731
+        parts = map_row_blocks(blocks, X, min_block_size=4, blas=True)
         after = _blas_threads()
     assert len(parts) == 2
     np.testing.assert_array_equal(np.concatenate([block for block, _ in parts]), X)
@@ -69,3 +78,22 @@ def test_map_row_blocks_keeps_small_arrays_and_single_threaded_blas_whole():
         assert len(map_row_blocks(np.sum, X)) == 1  # 300 entries: not worth a thread
     with threadpool_limits(limits=1, user_api="blas"):
         assert len(map_row_blocks(np.sum, X, min_block_size=1)) == 1
+
+
+@pytest.mark.skipif(max(_blas_threads()) < 2, reason="BLAS runs one thread here")
+def test_map_row_blocks_from_many_threads_restores_blas_threads():
+    # The BLAS limit is process-wide: overlapping calls must not leave it at 1.
+    X = np.random.default_rng(0).standard_normal((64, 3))
+    before = _blas_threads()
+
+    def gram(B):
+        time.sleep(0.005)  # long enough for the calls to overlap
+        return B.T @ B
+
+    with ThreadPoolExecutor(8) as pool:
+        call = lambda _: map_row_blocks(gram, X, min_block_size=8, blas=True)  # noqa: E731
+        results = list(pool.map(call, range(48)))
+    assert _blas_threads() == before
+    assert any(len(blocks) > 1 for blocks in results)  # some calls did split
+    for blocks in results:
+        np.testing.assert_allclose(sum(blocks), X.T @ X)
