@@ -11,11 +11,12 @@ from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, train_test_split
+from sklearn.neighbors import NearestNeighbors
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skvae import VAETransformer
+from skvae import AutoencoderTransformer, VAETransformer
 from skvae._device import accelerators
 from skvae._vae import gaussian_kl
 
@@ -361,3 +362,21 @@ def test_continued_training_may_change_a_fixed_noise_variance(digits):
     n_iter = vae.n_iter_
     quiet_fit(vae.set_params(noise_variance=0.5 * vae.noise_variance_), digits)
     assert vae.n_iter_ > n_iter
+
+
+def test_vae_samples_look_like_data_where_autoencoder_samples_do_not():
+    # The library's story: decoding draws from a deep autoencoder's irregular latent
+    # space gives points far from any digit; the VAE's regularised latent space
+    # gives samples as close to the training digits as unseen real digits are.
+    X = load_digits().data.astype(np.float32) / 16.0
+    X_train, X_test = train_test_split(X, test_size=0.25, random_state=0)
+    nearest = NearestNeighbors(n_neighbors=1).fit(X_train)
+    real = nearest.kneighbors(X_test)[0].mean()
+    common = dict(hidden_layer_sizes=(128,), device="cpu", random_state=0)
+    ae = quiet_fit(AutoencoderTransformer(8, **common), X_train)
+    vae = quiet_fit(VAETransformer(8, likelihood="bernoulli", **common), X_train)
+    ae_distance = nearest.kneighbors(ae.sample(500, random_state=0))[0].mean() / real
+    vae_distance = nearest.kneighbors(vae.sample(500, random_state=0))[0].mean() / real
+    # Measured: autoencoder 1.40-1.41, VAE 1.11-1.12 over seeds 0-2.
+    assert vae_distance < 1.25
+    assert vae_distance < 0.9 * ae_distance
