@@ -80,6 +80,8 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         "device": [DEVICE],
         "random_state": [RANDOM_STATE],
     }
+    # The parameters the network is built from: continued training cannot change them.
+    _architecture_params = ("n_components", "hidden_layer_sizes", "activation", "device")
 
     # ------------------------------------------------------------------ fit
     def fit(self, X, y=None):
@@ -144,10 +146,10 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         check_params(self, self._parameter_constraints)
         fitted = hasattr(self, "module_")
         keep = fitted and (incremental or self.warm_start)
-        if not keep:
-            self.device_ = resolve_device(self.device, type(self).__name__)
         if keep:
             self._check_architecture(incremental)
+        else:
+            self.device_ = resolve_device(self.device, type(self).__name__)
         Xt, dtype = self._validate_rows(X, reset=not keep)
         self._check_training_values(Xt)
         if not keep:
@@ -216,9 +218,6 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         with torch.inference_mode(), cpu_fast_math(self.device_):
             self._after_fit(Xt)
         return self
-
-    # The parameters the network is built from: continued training cannot change them.
-    _architecture_params = ("n_components", "hidden_layer_sizes", "activation", "device")
 
     def _architecture(self):
         params = self.get_params()

@@ -198,6 +198,11 @@ class VAETransformer(BaseNeuralTransformer):
         "kl_warmup": [Interval(Integral, 0, None)],
         "n_score_samples": [Interval(Integral, 1, None)],
     }
+    _architecture_params = (
+        *BaseNeuralTransformer._architecture_params,
+        "likelihood",
+        "noise_variance",
+    )
 
     def __init__(
         self,
@@ -279,12 +284,6 @@ class VAETransformer(BaseNeuralTransformer):
             with torch.no_grad():
                 module.log_noise_variance.fill_(math.log(c0))
         return module
-
-    _architecture_params = (
-        *BaseNeuralTransformer._architecture_params,
-        "likelihood",
-        "noise_variance",
-    )
 
     def _same_network(self, name, fitted, value):
         if name == "noise_variance":
