@@ -5,6 +5,7 @@ This is the one module that knows device names: every estimator asks it which
 """
 
 import contextlib
+import functools
 import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -160,17 +161,20 @@ def cpu_fast_math(device):
             torch.set_flush_denormal(False)
 
 
-_BLAS = []  # numpy's BLAS as a ThreadpoolController, made on first use
 # Held while a map_row_blocks call limits BLAS, a process-wide setting: two
 # overlapping limits would let the second restore the first one's 1 on its way out.
 _BLAS_LIMIT = threading.Lock()
 
 
+@functools.cache
+def _numpy_blas():
+    """numpy's BLAS as a ThreadpoolController (loaded with numpy, so found at first use)."""
+    return ThreadpoolController().select(user_api="blas")
+
+
 def _blas_threads():
-    """The number of threads numpy's BLAS may use now (loaded with numpy, so found at first use)."""
-    if not _BLAS:
-        _BLAS.append(ThreadpoolController().select(user_api="blas"))
-    return max([lib.num_threads for lib in _BLAS[0].lib_controllers], default=1)
+    """The number of threads numpy's BLAS may use now."""
+    return max([lib.num_threads for lib in _numpy_blas().lib_controllers], default=1)
 
 
 def map_row_blocks(fn, X, min_block_size=2**20, blas=False):
