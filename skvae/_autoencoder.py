@@ -24,8 +24,13 @@ class AutoencoderTransformer(BaseNeuralTransformer):
 
     A plain autoencoder is not a generative model: its latent space has no
     prescribed shape. :meth:`sample` decodes draws from a Gaussian fitted to the
-    training codes; that is honest but often decodes to implausible points, which
-    is what :class:`VAETransformer` fixes.
+    training codes and adds N(0, σ²I) noise (``observation_noise=False``: the
+    decoded points only); that is honest but often decodes to implausible points,
+    which is what :class:`VAETransformer` fixes. For the same reason :meth:`score`
+    is not a density of X: it is the Gaussian log-likelihood of the residuals
+    x - decode(encode(x)), which rises with ``n_components`` (a wider code
+    reconstructs better) and is not comparable with the scores of
+    :class:`PCA` or :class:`VAETransformer`.
 
     Parameters
     ----------
@@ -81,7 +86,9 @@ class AutoencoderTransformer(BaseNeuralTransformer):
     device_ : torch.device
         The device the network lives on.
     loss_curve_ : list of float
-        Mean squared reconstruction error per epoch.
+        Training loss per epoch: half the squared reconstruction error summed
+        over features, ||x - x_hat||² / 2, averaged over samples (that is
+        n_features / 2 times the mean squared error per entry).
     loss_parts_ : dict
         Parts of the loss per epoch; empty for the autoencoder, whose loss has one part.
     best_loss_ : float or None
@@ -94,7 +101,8 @@ class AutoencoderTransformer(BaseNeuralTransformer):
         Epochs run.
     noise_variance_ : float
         Variance of the training residuals per feature: the σ² of the likelihood
-        p(x|z) = N(decoder(z), σ²I) used by :meth:`score`.
+        p(x|z) = N(decoder(z), σ²I) used by :meth:`score` and by :meth:`sample`'s
+        observation noise.
     latent_mean_ : ndarray of shape (n_components,)
         Mean of the training codes.
     latent_covariance_ : ndarray of shape (n_components, n_components)
@@ -179,7 +187,7 @@ class AutoencoderTransformer(BaseNeuralTransformer):
     def _decode(self, Z):
         return self.module_.decoder(Z)
 
-    def _after_fit(self, Xt):
+    def _after_fit(self, Xt, incremental):
         sq_err, codes = 0.0, []
         for i in range(0, Xt.shape[0], 8192):
             xb = Xt[i : i + 8192]
@@ -191,12 +199,41 @@ class AutoencoderTransformer(BaseNeuralTransformer):
         self.latent_mean_ = Z.mean(0)
         self.latent_covariance_ = np.atleast_2d(np.cov(Z, rowvar=False, ddof=min(1, len(Z) - 1)))
 
+    def score_samples(self, X):
+        """Gaussian log-likelihood of each sample's reconstruction residual, in nats.
+
+        log N(x; decode(encode(x)), σ²I) with σ² = ``noise_variance_``. This is not
+        a density of X (the code is a function of x, with no prior over it): it
+        rises with ``n_components`` as reconstructions improve, and is not
+        comparable with :meth:`PCA.score` or :meth:`VAETransformer.score`, which
+        are (bounds on) log p(x). It does rank autoencoders of one width, e.g.
+        in ``GridSearchCV``.
+
+        Parameters
+        ----------
+        X : {array-like, torch.Tensor} of shape (n_samples, n_features)
+            Data.
+
+        Returns
+        -------
+        ll : ndarray or torch.Tensor of shape (n_samples,)
+            One value per sample, in X's dtype.
+        """
+        return super().score_samples(X)
+
     def _score_samples(self, X):
         # log N(x; x_hat, σ²I) = -d/2 log(2πσ²) - ||x - x_hat||² / (2σ²)
         var = self.noise_variance_
         module, X = self._scoring_copy(X)
         sq = ((module(X) - X) ** 2).sum(1)  # (batch,)
         return -0.5 * (X.shape[1] * math.log(2 * math.pi * var) + sq / var)
+
+    def _generate(self, Z, generator, observation_noise):
+        X = self.module_.decoder(Z)
+        if not observation_noise:
+            return X
+        noise = torch.randn(X.shape, generator=generator, device=X.device, dtype=X.dtype)
+        return X + math.sqrt(self.noise_variance_) * noise
 
     def _sample_latent(self, n_samples, generator):
         # A symmetric square root of the covariance, defined even when codes are collinear.
@@ -205,5 +242,5 @@ class AutoencoderTransformer(BaseNeuralTransformer):
             V * np.sqrt(np.clip(w, 0, None)), dtype=torch.float32, device=self.device_
         )  # (n_components, n_components)
         mean = torch.as_tensor(self.latent_mean_, dtype=torch.float32, device=self.device_)
-        eps = torch.randn(n_samples, self.n_components, generator=generator, device=self.device_)
+        eps = torch.randn(n_samples, len(mean), generator=generator, device=self.device_)
         return mean + eps @ root.T  # (n_samples, n_components)

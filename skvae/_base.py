@@ -216,7 +216,7 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
                 stacklevel=3,
             )
         with torch.inference_mode(), cpu_fast_math(self.device_):
-            self._after_fit(Xt)
+            self._after_fit(Xt, incremental)
         return self
 
     def _architecture(self):
@@ -351,7 +351,9 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         X_original : ndarray or torch.Tensor of shape (n_samples, n_features_in_)
             Reconstructions (the decoder's mean), in X's dtype.
         """
-        return self._map(self._decode, X, n_features=self.n_components)
+        check_is_fitted(self)
+        # The latent width the network was built with, whatever set_params said since.
+        return self._map(self._decode, X, n_features=self._fitted_architecture["n_components"])
 
     def score_samples(self, X):
         """Log-likelihood of each sample under the model, in nats.
@@ -385,8 +387,8 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         """
         return float(self.score_samples(X).mean())
 
-    def sample(self, n_samples=1, random_state=None):
-        """Draw new points: latent codes from the model's prior, decoded.
+    def sample(self, n_samples=1, random_state=None, *, observation_noise=True):
+        """Draw new points from the model: latent codes from its prior, decoded.
 
         Parameters
         ----------
@@ -394,15 +396,20 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
             Number of points to draw.
         random_state : int, RandomState instance or None, default=None
             Seeds the draw, independently of the estimator's own ``random_state``.
+        observation_noise : bool, default=True
+            True draws x from p(x|z), the distribution :meth:`score_samples`
+            evaluates; False returns the decoder's mean E[x|z] (smooth images).
 
         Returns
         -------
         X_new : ndarray of shape (n_samples, n_features_in_)
-            Decoded samples (the decoder's mean), in the training data's dtype.
+            Samples, in the training data's dtype.
         """
         check_is_fitted(self)
         if not isinstance(n_samples, Integral) or isinstance(n_samples, bool) or n_samples < 1:
             raise ValueError(f"n_samples must be an int in the range [1, inf); got {n_samples!r}.")
+        if not isinstance(observation_noise, (bool, np.bool_)):
+            raise ValueError(f"observation_noise must be a bool; got {observation_noise!r}.")
         seed = seed_from(random_state)
         generator = torch.Generator(device=self.device_).manual_seed(seed)
         self.module_.eval()
@@ -410,15 +417,20 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
             Z = self._sample_latent(int(n_samples), generator)  # (n_samples, n_components)
             X_new = torch.cat(
                 [
-                    self._decode(Z[i : i + _INFERENCE_ROWS])
+                    self._generate(Z[i : i + _INFERENCE_ROWS], generator, observation_noise)
                     for i in range(0, len(Z), _INFERENCE_ROWS)
                 ]
             )
         return output_like(X_new, None, self._fit_dtype)
 
+    def _generate(self, Z, generator, observation_noise):
+        """Hook: decode latent points, with a draw of the observation noise if asked."""
+        raise NotImplementedError
+
     @property
     def _n_features_out(self):
-        return self.n_components
+        # Absent before fit, so that get_feature_names_out raises NotFittedError.
+        return self._fitted_architecture["n_components"]
 
     # ------------------------------------------------------------ pickling
     _TORCH_STATE = ("module_", "optimizer_")

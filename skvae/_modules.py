@@ -119,21 +119,16 @@ class VAE(nn.Module):
     The decoder maps ``n_components -> reversed(hidden) -> n_features`` and adds
     ``output_offset`` (n_features,): the data mean for a Gaussian likelihood, the
     logit of the mean for a Bernoulli one, so that an untrained decoder already
-    predicts the average sample. With ``learn_noise_variance`` the module also
-    holds ``log_noise_variance``, the scalar log c of p(x|z) = N(f(z), cI).
+    predicts the average sample.
     """
 
-    def __init__(
-        self, mean, n_components, hidden, activation, output_offset, learn_noise_variance=False
-    ):
+    def __init__(self, mean, n_components, hidden, activation, output_offset):
         super().__init__()
         n_features = mean.shape[0]
         self.encoder = GaussianEncoder(mean, n_components, hidden, activation)
         self.decoder = nn.Sequential(
             mlp([n_components, *reversed(hidden), n_features], activation), Centred(output_offset)
         )
-        if learn_noise_variance:
-            self.log_noise_variance = nn.Parameter(torch.zeros((), device="meta"))
 
     def forward(self, x):  # (batch, n_features) -> (batch, n_features): decode(posterior mean)
         return self.decoder(self.encoder(x)[0])

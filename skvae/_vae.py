@@ -1,15 +1,23 @@
 """VAETransformer: a variational autoencoder as a scikit-learn transformer."""
 
 import math
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
 import torch
-from torch.nn import functional as F
 
-from ._base import BaseNeuralTransformer
+from ._base import _INFERENCE_ROWS, BaseNeuralTransformer
+from ._likelihoods import (
+    LIKELIHOODS,
+    UNIT_INTERVAL,
+    decoder_mean,
+    decoder_sample,
+    log_likelihood,
+)
 from ._modules import VAE, materialize
 from ._validation import Constraint, Interval, StrOptions
+from .exceptions import PosteriorCollapseWarning
 
 # A unit is active when the variance of its posterior mean over the data exceeds this
 # (Burda et al. 2016, Sec. 5.2).
@@ -20,10 +28,12 @@ _LOGIT_CLIP = 1e-3
 # Floor of a learned noise variance: keeps the likelihood finite when the decoder
 # reproduces the data exactly.
 _MIN_NOISE_VARIANCE = 1e-6
-# Rows per decoder pass inside the Monte-Carlo loops of score_samples.
-_SCORE_ROWS = 8192
+# Elements of the widest activation per decoder pass when scoring: bounds the
+# memory of score_samples and score_samples_iwae whatever n_samples and the draws.
+_SCORE_ELEMENTS = 2**20
 
 _LOG_2PI = math.log(2 * math.pi)
+_MASK32 = 0xFFFFFFFF
 
 
 def _positive_finite(value):
@@ -37,6 +47,68 @@ def gaussian_kl(mean, log_var):
     -KL = 1/2 sum_j (1 + log σ_j² - μ_j² - σ_j²).
     """
     return 0.5 * (mean.square() + log_var.exp() - 1.0 - log_var)
+
+
+def _optimal_log_c(x, out):
+    """log of the c that maximises the Gaussian likelihood of x given f(z) = ``out``.
+
+    c* = ||x - f(z)||² / d averaged over the rows (Rybkin et al. 2021): in closed
+    form rather than a parameter that Adam would move by at most its step size
+    per step. A scalar tensor, floored at _MIN_NOISE_VARIANCE.
+    """
+    return (x - out).square().mean().clamp(min=_MIN_NOISE_VARIANCE).log()
+
+
+def _check_unit_interval(Xt, likelihood):
+    if likelihood not in UNIT_INTERVAL:
+        return
+    lo, hi = float(Xt.min()), float(Xt.max())
+    if lo < 0 or hi > 1:
+        raise ValueError(
+            f"likelihood={likelihood!r} needs X in [0, 1]; got values in [{lo:.3g}, {hi:.3g}]. "
+            "Scale X (e.g. MinMaxScaler(clip=True)) or use likelihood='gaussian'."
+        )
+
+
+def _mix32(x):
+    """The 'lowbias32' integer hash (C. Wellons) of int64 tensors holding 32-bit values.
+
+    Products may wrap around int64; the mask keeps their low 32 bits, which wrapping
+    does not change.
+    """
+    x = x ^ (x >> 16)
+    x = (x * 0x7FEB352D) & _MASK32
+    x = x ^ (x >> 15)
+    x = (x * 0x846CA68B) & _MASK32
+    return x ^ (x >> 16)
+
+
+def _collapse_remedy(vae):
+    if vae.likelihood == "gaussian" and vae.noise_variance != "learned":
+        return "Use noise_variance='learned' or a smaller noise_variance, or kl_warmup."
+    return "Train longer (max_iter, tol), use kl_warmup, or a smaller beta."
+
+
+def _row_keys(X, seed):
+    """A 32-bit key per row from the bits of its float32 values and ``seed``, (batch,) int64."""
+    bits = X.to(torch.float32).view(torch.int32).to(torch.int64) & _MASK32  # (batch, d)
+    position = torch.arange(X.shape[1], device=X.device, dtype=torch.int64)
+    salt = _mix32((position + seed) & _MASK32)  # (d,): the value's place counts too
+    return _mix32((_mix32(bits ^ salt).sum(1) + seed) & _MASK32)
+
+
+def _row_normals(keys, start, stop, k):
+    """Draws s = start, ..., stop - 1 of N(0, I_k) for each row key, (stop - start, batch, k).
+
+    A counter-based generator: the uniforms are hashes of (key, counter), turned
+    into normals by Box-Muller, so draw s of a row is the same whatever the
+    other rows, their order, or how many draws are asked for.
+    """
+    counter = torch.arange(2 * start * k, 2 * stop * k, device=keys.device, dtype=torch.int64)
+    bits = _mix32(_mix32(counter.reshape(-1, 1, 2 * k) & _MASK32) ^ keys.reshape(1, -1, 1))
+    u = ((bits >> 8).to(torch.float64) + 0.5) * 2.0**-24  # in (0, 1), (S, batch, 2k)
+    u1, u2 = u[..., :k], u[..., k:]
+    return torch.sqrt(-2.0 * torch.log(u1)) * torch.cos(2 * math.pi * u2)
 
 
 class VAETransformer(BaseNeuralTransformer):
@@ -53,13 +125,23 @@ class VAETransformer(BaseNeuralTransformer):
     With ``likelihood='gaussian'``, p(x|z) = N(f(z), cI) with c = ``noise_variance``,
     so the loss per sample is ||x - f(z)||² / (2c) + KL + d/2 log(2πc): a small c
     weighs reconstruction over the regularity of the latent space, a large c the
-    reverse (see ``docs/vae.md``). With ``likelihood='bernoulli'``, f(z) are logits
-    and the reconstruction term is the binary cross-entropy summed over features;
-    X must lie in [0, 1].
+    reverse (see ``docs/vae.md``). By default c is learned with the network, which
+    works on [0, 1]-scaled and standardised data alike. With
+    ``likelihood='bernoulli'``, f(z) are logits and the reconstruction term is the
+    binary cross-entropy summed over features; ``'continuous_bernoulli'`` adds the
+    normaliser that makes it a density on [0, 1] (Loaiza-Ganem & Cunningham 2019).
+    Both need X in [0, 1].
+
+    After ``fit``, a :class:`~skvae.exceptions.PosteriorCollapseWarning` says when
+    no latent unit is active (``n_active_units_ == 0``): the codes then carry no
+    information about X.
 
     :meth:`transform` returns the posterior mean g(x), :meth:`inverse_transform`
-    the decoder's mean, :meth:`sample` decodes draws from the prior, :meth:`score`
-    is the ELBO and :meth:`score_samples_iwae` the tighter importance-weighted bound.
+    the decoder's mean E[x|z], :meth:`sample` draws z from the prior and x from
+    p(x|z) (``observation_noise=False``: the decoder's mean), :meth:`score` is the
+    mean ELBO and :meth:`score_samples_iwae` the tighter importance-weighted bound.
+    Inference uses the model as fitted (``likelihood_``, ``noise_variance_``, the
+    network): ``set_params`` changes it only at the next ``fit``.
 
     Parameters
     ----------
@@ -70,13 +152,17 @@ class VAETransformer(BaseNeuralTransformer):
     activation : {'relu', 'tanh', 'sigmoid', 'identity', 'leaky_relu', 'elu', 'gelu'}, \
             default='relu'
         Nonlinearity between layers.
-    likelihood : {'gaussian', 'bernoulli'}, default='gaussian'
-        The decoder's distribution p(x|z). 'bernoulli' needs X in [0, 1], e.g.
-        pixel intensities.
-    noise_variance : float or 'learned', default=1.0
+    likelihood : {'gaussian', 'bernoulli', 'continuous_bernoulli'}, default='gaussian'
+        The decoder's distribution p(x|z). 'bernoulli' and 'continuous_bernoulli'
+        need X in [0, 1], e.g. pixel intensities. 'bernoulli' treats grey levels
+        as soft targets (its score is then not a density); 'continuous_bernoulli'
+        is a density on [0, 1].
+    noise_variance : float or 'learned', default='learned'
         The variance c of the Gaussian likelihood N(f(z), cI), in the units of X
-        squared; 'learned' fits c by maximum likelihood along with the network.
-        Ignored for 'bernoulli'.
+        squared; 'learned' fits c by maximum likelihood along with the network,
+        starting at the mean per-feature variance of X. A fixed c much larger than
+        the error the decoder can reach makes the posterior collapse (c=1 on
+        pixels in [0, 1]). Ignored by the other likelihoods.
     beta : float, default=1.0
         Weight of the KL term (the β-VAE). Only ``beta=1`` makes the training
         loss the negative ELBO; :meth:`score` is the ELBO whatever ``beta``.
@@ -85,11 +171,8 @@ class VAETransformer(BaseNeuralTransformer):
         ``beta`` (epoch e uses ``beta * min(1, e / kl_warmup)``). The stopping rule
         only starts once the weight is full.
     n_score_samples : int, default=10
-        Monte-Carlo draws of z per sample in :meth:`score_samples`. The same draws
-        of ε serve every row, so that each row's estimate depends on that row
-        alone; their error is therefore shared across rows and does not average
-        out in :meth:`score`, hence more than one draw by default. Ten decoder passes
-        cost little next to training.
+        Monte-Carlo draws of z per sample in :meth:`score_samples`, each row with
+        its own draws. Read when scoring, so it may be changed after ``fit``.
     batch_size : int or 'auto', default='auto'
         Rows per gradient step; 'auto' is ``min(200, n_samples)``.
     learning_rate : float, default=1e-3
@@ -121,8 +204,8 @@ class VAETransformer(BaseNeuralTransformer):
         A device named explicitly but absent is an error.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, batch order, the reparameterisation noise and
-        the draws of :meth:`score_samples`. The same seed, data and parameters give
-        identical results on the CPU.
+        (with each row's values) the draws of :meth:`score_samples`. The same
+        seed, data and parameters give identical results on the CPU.
 
     Attributes
     ----------
@@ -147,16 +230,20 @@ class VAETransformer(BaseNeuralTransformer):
         Highest of ``validation_scores_``.
     n_iter_ : int
         Epochs run.
+    likelihood_ : str
+        The likelihood the network was fitted with, which inference uses.
     noise_variance_ : float or None
-        The c of the Gaussian likelihood, as given or as learned; None for
-        'bernoulli'.
+        The c of the Gaussian likelihood, as given or as learned, which inference
+        uses; None for the other likelihoods.
     kl_per_dimension_ : ndarray of shape (n_components,)
         KL(q(z_j|x) || N(0, 1)) per latent dimension, averaged over the training
         data: the nats each dimension spends encoding x.
     active_units_ : ndarray of bool of shape (n_components,)
         Whether each dimension is active: Var_x(E_q[z_j]) > 0.01 on the training data.
     n_active_units_ : int
-        Number of active units. Inactive ones have collapsed to the prior.
+        Number of active units. Inactive ones have collapsed to the prior; a few
+        is how a VAE leaves out dimensions the data do not need, none is warned
+        about (:class:`~skvae.exceptions.PosteriorCollapseWarning`).
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -174,6 +261,9 @@ class VAETransformer(BaseNeuralTransformer):
     Burda, Y., Grosse, R. and Salakhutdinov, R. (2016). Importance weighted
     autoencoders. ICLR.
 
+    Loaiza-Ganem, G. and Cunningham, J. P. (2019). The continuous Bernoulli:
+    fixing a pervasive error in variational autoencoders. NeurIPS.
+
     Examples
     --------
     >>> from sklearn.datasets import load_digits
@@ -189,7 +279,7 @@ class VAETransformer(BaseNeuralTransformer):
 
     _parameter_constraints = {
         **BaseNeuralTransformer._parameter_constraints,
-        "likelihood": [StrOptions(("gaussian", "bernoulli"))],
+        "likelihood": [StrOptions(LIKELIHOODS)],
         "noise_variance": [
             Constraint(_positive_finite, "a float in the range (0, inf)"),
             StrOptions(("learned",)),
@@ -211,7 +301,7 @@ class VAETransformer(BaseNeuralTransformer):
         hidden_layer_sizes=(256, 128),
         activation="relu",
         likelihood="gaussian",
-        noise_variance=1.0,
+        noise_variance="learned",
         beta=1.0,
         kl_warmup=0,
         n_score_samples=10,
@@ -251,39 +341,16 @@ class VAETransformer(BaseNeuralTransformer):
 
     # ------------------------------------------------------------ training
     def _check_training_values(self, Xt):
-        self._check_unit_interval(Xt)
-
-    def _check_unit_interval(self, Xt):
-        if self.likelihood != "bernoulli":
-            return
-        lo, hi = float(Xt.min()), float(Xt.max())
-        if lo < 0 or hi > 1:
-            raise ValueError(
-                f"likelihood='bernoulli' needs X in [0, 1]; got values in [{lo:.3g}, {hi:.3g}]. "
-                "Scale X (e.g. MinMaxScaler(clip=True)) or use likelihood='gaussian'."
-            )
+        _check_unit_interval(Xt, self.likelihood)
 
     def _build_module(self, Xt, generator):
         mean = Xt.mean(0)  # (n_features,)
-        bernoulli = self.likelihood == "bernoulli"
-        learned = not bernoulli and self.noise_variance == "learned"
-        offset = torch.logit(mean.clamp(_LOGIT_CLIP, 1 - _LOGIT_CLIP)) if bernoulli else mean
+        logits = self.likelihood in UNIT_INTERVAL
+        offset = torch.logit(mean.clamp(_LOGIT_CLIP, 1 - _LOGIT_CLIP)) if logits else mean
         module = VAE(
-            mean,
-            self.n_components,
-            tuple(self.hidden_layer_sizes),
-            self.activation,
-            offset,
-            learn_noise_variance=learned,
+            mean, self.n_components, tuple(self.hidden_layer_sizes), self.activation, offset
         )
-        module = materialize(module, generator, self.device_)
-        if learned:
-            # Start at the mean per-feature variance: the error of decoding every
-            # point to the data mean, which is what the offset decoder begins with.
-            c0 = max(float(Xt.var(0, correction=0).mean()), _MIN_NOISE_VARIANCE)
-            with torch.no_grad():
-                module.log_noise_variance.fill_(math.log(c0))
-        return module
+        return materialize(module, generator, self.device_)
 
     def _same_network(self, name, fitted, value):
         if name == "noise_variance":
@@ -301,11 +368,20 @@ class VAETransformer(BaseNeuralTransformer):
         return float(self.beta) * min(1.0, epoch / self.kl_warmup)
 
     def _make_loss(self, noise_generator):
+        likelihood = self.likelihood
+        fixed_log_c = None
+        if likelihood == "gaussian" and self.noise_variance != "learned":
+            fixed_log_c = math.log(self.noise_variance)
+
         def loss(module, xb, epoch):
             mean, log_var = module.encoder(xb)  # (batch, n_components) each
             eps = torch.randn(mean.shape, generator=noise_generator, device=mean.device)
             z = mean + (0.5 * log_var).exp() * eps  # reparameterisation
-            rec = -self._log_likelihood(module, xb, module.decoder(z))  # (batch,)
+            out = module.decoder(z)
+            log_c = fixed_log_c
+            if likelihood == "gaussian" and log_c is None:
+                log_c = _optimal_log_c(xb, out)
+            rec = -log_likelihood(likelihood, xb, out, log_c)  # (batch,)
             kl = gaussian_kl(mean, log_var).sum(1)  # (batch,)
             rec, kl = rec.mean(), kl.mean()
             parts = {"reconstruction": rec.detach(), "kl": kl.detach()}
@@ -313,32 +389,19 @@ class VAETransformer(BaseNeuralTransformer):
 
         return loss
 
-    def _log_noise_variance(self, module):
-        if self.noise_variance == "learned":
-            return module.log_noise_variance.clamp(min=math.log(_MIN_NOISE_VARIANCE))
-        return math.log(self.noise_variance)
-
-    def _log_likelihood(self, module, x, out):
-        """log p(x|z) per row, with every constant, from the decoder's output ``out``."""
-        if self.likelihood == "bernoulli":
-            # log Bern(x; sigmoid(out)) = -BCE(out, x), summed over features.
-            return -F.binary_cross_entropy_with_logits(out, x, reduction="none").sum(1)
-        # log N(x; f(z), cI) = -||x - f(z)||² / (2c) - d/2 log(2πc)
-        log_c = self._log_noise_variance(module)  # a float, or a scalar tensor when learned
-        inv_c = torch.exp(-log_c) if torch.is_tensor(log_c) else math.exp(-log_c)
-        sq = (x - out).square().sum(1)  # (batch,)
-        return -0.5 * (sq * inv_c + x.shape[1] * (_LOG_2PI + log_c))
-
-    def _after_fit(self, Xt):
-        if self.likelihood == "bernoulli":
+    def _after_fit(self, Xt, incremental):
+        # What inference reads: the model as fitted, not the parameters as they
+        # may have been set since.
+        self.likelihood_ = self.likelihood
+        if self.likelihood != "gaussian":
             self.noise_variance_ = None
         elif self.noise_variance == "learned":
-            self.noise_variance_ = float(math.exp(self._log_noise_variance(self.module_)))
+            self.noise_variance_ = self._fitted_noise_variance(Xt)
         else:
             self.noise_variance_ = float(self.noise_variance)
         kl, codes = 0.0, []
-        for i in range(0, Xt.shape[0], _SCORE_ROWS):
-            mean, log_var = self.module_.encoder(Xt[i : i + _SCORE_ROWS])
+        for i in range(0, Xt.shape[0], _INFERENCE_ROWS):
+            mean, log_var = self.module_.encoder(Xt[i : i + _INFERENCE_ROWS])
             # Summed on the device, accumulated in float64 on the host (MPS has no float64).
             kl = kl + gaussian_kl(mean, log_var).sum(0).to("cpu", torch.float64)  # (n_components,)
             codes.append(mean.to("cpu", torch.float64).numpy())
@@ -346,57 +409,99 @@ class VAETransformer(BaseNeuralTransformer):
         activity = np.concatenate(codes).var(0)  # (n_components,): Var_x(E_q[z_j])
         self.active_units_ = activity > _ACTIVE_UNIT_THRESHOLD
         self.n_active_units_ = int(self.active_units_.sum())
+        if self.n_active_units_ == 0 and not incremental:
+            warnings.warn(
+                f"The posterior of {type(self).__name__} collapsed to its prior: 0 of "
+                f"{self.n_components} latent units are active (the variance of every "
+                f"code over X is at most {_ACTIVE_UNIT_THRESHOLD}), so transform maps "
+                f"every sample to nearly the same point. {_collapse_remedy(self)}",
+                PosteriorCollapseWarning,
+                stacklevel=5,  # fit -> _fit -> _fit_or_raise -> here
+            )
+
+    def _fitted_noise_variance(self, Xt):
+        """The learned c: E_q ||x - f(z)||² / d over the training data, one draw of z per row."""
+        sq = 0.0
+        for i in range(0, Xt.shape[0], _INFERENCE_ROWS):
+            xb = Xt[i : i + _INFERENCE_ROWS]
+            mean, log_var = self.module_.encoder(xb)  # (batch, n_components) each
+            eps = _row_normals(_row_keys(xb, self._score_seed()), 0, 1, mean.shape[1])[0]
+            z = mean + (0.5 * log_var).exp() * eps.to(mean.dtype)
+            sq += float((self.module_.decoder(z) - xb).double().square().sum())
+        return max(sq / Xt.numel(), _MIN_NOISE_VARIANCE)
 
     # ----------------------------------------------------------- inference
     def _encode(self, X):
         return self.module_.encoder(X)[0]
 
     def _decode(self, Z):
+        return decoder_mean(self.likelihood_, self.module_.decoder(Z))
+
+    def _generate(self, Z, generator, observation_noise):
         out = self.module_.decoder(Z)
-        return torch.sigmoid(out) if self.likelihood == "bernoulli" else out
+        if not observation_noise:
+            return decoder_mean(self.likelihood_, out)
+        return decoder_sample(self.likelihood_, out, self.noise_variance_, generator)
 
     def _sample_latent(self, n_samples, generator):
         return torch.randn(
-            n_samples, self.n_components, generator=generator, device=self.device_
+            n_samples,
+            self._fitted_architecture["n_components"],
+            generator=generator,
+            device=self.device_,
         )  # (n_samples, n_components) from the prior N(0, I)
 
-    def _score_noise(self, n_draws):
-        """The ε of the Monte-Carlo estimates, (n_draws, n_components), shared by all rows.
+    def _score_seed(self):
+        """The seed of the scoring draws, fixed at fit."""
+        return self._seed + 3
 
-        Drawn on the CPU from a generator seeded at fit, one row at a time, so that
-        draw s is the same on every call, on every device, and whatever ``n_draws``.
+    def _reduce_log_weights(self, X, n_draws, iwae):
+        """ELBO (mean over s) or IWAE bound (log-mean-exp over s) of the log weights.
+
+        log w_s = log p(x, z_s) - log q(z_s|x) with z_s = g(x) + sqrt(h(x)) ε_s,
+        as (batch,). Each row's ε_s come from its own content and the fitted seed
+        (:func:`_row_normals`). Computed by a float64 copy of the network (float32 on
+        MPS, which lacks float64): the bound sums d terms and, for a small c,
+        magnifies float32 rounding. Rows x draws go through the decoder in blocks
+        of about ``_SCORE_ELEMENTS / widest layer``, so memory is bounded whatever
+        n_samples and n_draws.
         """
-        generator = torch.Generator().manual_seed(self._seed + 3)
-        return torch.stack(
-            [torch.randn(self.n_components, generator=generator) for _ in range(n_draws)]
-        ).to(self.device_)
-
-    def _log_weights(self, X, n_draws):
-        """log p(x, z_s) - log q(z_s|x) for z_s = g(x) + sqrt(h(x)) ε_s, as (n_draws, batch).
-
-        Computed by a float64 copy of the network (float32 on MPS, which lacks
-        float64): the bound sums d terms and, for a small c, magnifies float32
-        rounding, which would also make a row's value depend on the rows beside it.
-        """
-        self._check_unit_interval(X)
+        _check_unit_interval(X, self.likelihood_)
+        keys = _row_keys(X, self._score_seed())  # from X as given, before the cast
         module, X = self._scoring_copy(X)
-        eps = self._score_noise(n_draws).to(X.dtype)
-        mean, log_var = module.encoder(X)  # (batch, n_components) each
-        std = (0.5 * log_var).exp()
-        k = self.n_components
-        # log q(z|x) = log N(ε; 0, I) - 1/2 sum_j log h_j(x), since (z - g(x)) / sqrt(h(x)) = ε.
-        log_q_const = -0.5 * (log_var.sum(1) + k * _LOG_2PI)  # (batch,)
-        rows = []
-        for e in eps:  # e: (n_components,)
-            z = mean + std * e  # (batch, n_components)
-            log_px = self._log_likelihood(module, X, module.decoder(z))
-            log_pz = -0.5 * (z.square().sum(1) + k * _LOG_2PI)
-            log_q = log_q_const - 0.5 * e.square().sum()
-            rows.append(log_px + log_pz - log_q)
-        return torch.stack(rows)
+        log_c = None if self.noise_variance_ is None else math.log(self.noise_variance_)
+        n, d = X.shape
+        k = self._fitted_architecture["n_components"]
+        widest = max(d, *self._fitted_architecture["hidden_layer_sizes"], k)
+        per_pass = max(1, _SCORE_ELEMENTS // widest)  # decoder rows per pass
+        out = []
+        for i in range(0, n, per_pass):
+            xb, kb = X[i : i + per_pass], keys[i : i + per_pass]  # (b, d), (b,)
+            mean, log_var = module.encoder(xb)  # (b, k) each
+            std = (0.5 * log_var).exp()
+            # log q(z|x) = log N(ε; 0, I) - 1/2 sum_j log h_j(x), since (z - g(x)) / sqrt(h(x)) = ε.
+            log_q_const = -0.5 * (log_var.sum(1) + k * _LOG_2PI)  # (b,)
+            step = max(1, per_pass // xb.shape[0])  # draws per pass
+            acc = None
+            for s in range(0, n_draws, step):
+                n_s = min(n_draws, s + step) - s
+                eps = _row_normals(kb, s, s + n_s, k).to(X.dtype)  # (n_s, b, k)
+                z = mean + std * eps  # (n_s, b, k)
+                x_rep = xb.expand(n_s, -1, -1).reshape(-1, d)  # (n_s * b, d)
+                out_z = module.decoder(z.reshape(-1, k))
+                log_px = log_likelihood(self.likelihood_, x_rep, out_z, log_c).reshape(n_s, -1)
+                log_pz = -0.5 * (z.square().sum(2) + k * _LOG_2PI)  # (n_s, b)
+                log_w = log_px + log_pz - (log_q_const - 0.5 * eps.square().sum(2))
+                if iwae:
+                    part = torch.logsumexp(log_w, 0)  # (b,)
+                    acc = part if acc is None else torch.logaddexp(acc, part)
+                else:
+                    acc = log_w.sum(0) if acc is None else acc + log_w.sum(0)
+            out.append(acc - math.log(n_draws) if iwae else acc / n_draws)
+        return torch.cat(out)
 
     def _score_samples(self, X):
-        return self._log_weights(X, self.n_score_samples).mean(0)
+        return self._reduce_log_weights(X, self.n_score_samples, iwae=False)
 
     def score_samples(self, X):
         """Evidence lower bound (ELBO) of each sample, in nats: a lower bound on log p(x).
@@ -405,13 +510,21 @@ class VAETransformer(BaseNeuralTransformer):
         every constant included. The KL term is estimated by the same draws
         (log p(z) - log q(z|x)) rather than in closed form, so that this is exactly
         :meth:`score_samples_iwae` with ``n_importance=1`` averaged over the draws,
-        and never above it for the same draws. Repeated calls give the same values.
+        and never above it for the same draws.
+
+        Each row has its own draws, derived from its values and the seed fixed at
+        fit: a row's value depends on that row alone (not on the rows beside it or
+        their order), repeated calls give the same values, and the Monte-Carlo
+        errors of different rows are independent, so that of :meth:`score` shrinks
+        as 1/sqrt(n_samples). The model is the one fitted (``likelihood_``,
+        ``noise_variance_``); ``n_score_samples`` is read at call time.
 
         Parameters
         ----------
         X : {array-like, torch.Tensor} of shape (n_samples, n_features)
-            Data. For ``likelihood='bernoulli'`` it must lie in [0, 1]: outside that
-            range the Bernoulli log-likelihood is undefined, and a ValueError is raised.
+            Data. For the 'bernoulli' and 'continuous_bernoulli' likelihoods it must
+            lie in [0, 1]: outside that range they are undefined, and a ValueError
+            is raised.
 
         Returns
         -------
@@ -424,11 +537,14 @@ class VAETransformer(BaseNeuralTransformer):
         """Importance-weighted bound on log p(x) per sample, in nats (Burda et al. 2016).
 
         ``log (1/K) sum_k p(x, z_k) / q(z_k|x)`` with z_k drawn from q(z|x), computed
-        with logsumexp. It lies above the ELBO for the same draws, equals the
-        single-draw ELBO at K=1, and rises towards log p(x) as K grows (on
+        with a running logsumexp. It lies above the ELBO for the same draws, equals
+        the single-draw ELBO at K=1, and rises towards log p(x) as K grows (on
         average). The draws are the ones :meth:`score_samples` uses, extended.
 
-        Named after :meth:`score_samples`, of which it is the tighter variant.
+        Cost: n_samples x K decoder passes, in float64 on the CPU. Memory: rows
+        and draws go through the decoder in blocks of about 2**20 / w rows, w the
+        widest layer (n_features for MNIST: 1337 rows), so the extra memory is a
+        few tens of MB whatever n_samples and K (see ``docs/vae.md``).
 
         Parameters
         ----------
@@ -448,9 +564,4 @@ class VAETransformer(BaseNeuralTransformer):
             or (n_importance < 1)
         ):
             raise ValueError(f"n_importance must be an int >= 1; got {n_importance!r}.")
-
-        def iwae(xb):
-            log_w = self._log_weights(xb, int(n_importance))  # (K, batch)
-            return torch.logsumexp(log_w, 0) - math.log(n_importance)
-
-        return self._map(iwae, X)
+        return self._map(lambda xb: self._reduce_log_weights(xb, int(n_importance), iwae=True), X)

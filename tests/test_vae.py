@@ -20,7 +20,7 @@ from skvae import AutoencoderTransformer, VAETransformer
 from skvae._device import accelerators
 from skvae._vae import gaussian_kl
 
-FAST = dict(hidden_layer_sizes=(16,), max_iter=15, device="cpu", random_state=0)
+FAST = dict(hidden_layer_sizes=(16,), max_iter=15, batch_size=50, device="cpu", random_state=0)
 # Enough Adam steps for the latent units to settle on 400 rows.
 SLOW = dict(max_iter=100, batch_size=32, learning_rate=3e-3)
 
@@ -130,11 +130,9 @@ def test_linear_vae_bounds_its_exact_log_likelihood(low_rank):
         means.append(np.mean(runs))
     assert means[0] < means[1] < means[2] < exact.mean() + 0.05
     # The training loss is the negative ELBO too (reconstruction + KL, nothing dropped).
-    np.testing.assert_allclose(
-        est.loss_curve_,
-        np.add(est.loss_parts_["reconstruction"], est.loss_parts_["kl"]),
-        rtol=1e-5,
-    )
+    parts = np.add(est.loss_parts_["reconstruction"], est.loss_parts_["kl"])
+    # float32 sums of parts of about 20 nats: the loss itself crosses zero.
+    np.testing.assert_allclose(est.loss_curve_, parts, rtol=1e-5, atol=1e-5)
 
 
 def test_score_is_repeatable_and_row_independent(fitted, digits):
@@ -345,7 +343,7 @@ def test_training_on_accelerator_matches_cpu_quality(digits, device):
 
 @pytest.mark.parametrize(
     "change",
-    [{"likelihood": "bernoulli"}, {"noise_variance": "learned"}],
+    [{"likelihood": "bernoulli"}, {"noise_variance": 1.0}],
 )
 def test_continued_training_refuses_a_changed_likelihood(digits, change):
     vae = quiet_fit(VAETransformer(2, **{**FAST, "warm_start": True}), digits)
@@ -358,7 +356,7 @@ def test_continued_training_refuses_a_changed_likelihood(digits, change):
 
 
 def test_continued_training_may_change_a_fixed_noise_variance(digits):
-    vae = quiet_fit(VAETransformer(2, **{**FAST, "warm_start": True}), digits)
+    vae = quiet_fit(VAETransformer(2, noise_variance=1.0, **{**FAST, "warm_start": True}), digits)
     n_iter = vae.n_iter_
     quiet_fit(vae.set_params(noise_variance=0.5 * vae.noise_variance_), digits)
     assert vae.n_iter_ > n_iter
@@ -375,8 +373,11 @@ def test_vae_samples_look_like_data_where_autoencoder_samples_do_not():
     common = dict(hidden_layer_sizes=(128,), device="cpu", random_state=0)
     ae = quiet_fit(AutoencoderTransformer(8, **common), X_train)
     vae = quiet_fit(VAETransformer(8, likelihood="bernoulli", **common), X_train)
-    ae_distance = nearest.kneighbors(ae.sample(500, random_state=0))[0].mean() / real
-    vae_distance = nearest.kneighbors(vae.sample(500, random_state=0))[0].mean() / real
+    # The decoded points (observation_noise=False): noise would move both away from data.
+    ae_samples = ae.sample(500, random_state=0, observation_noise=False)
+    vae_samples = vae.sample(500, random_state=0, observation_noise=False)
+    ae_distance = nearest.kneighbors(ae_samples)[0].mean() / real
+    vae_distance = nearest.kneighbors(vae_samples)[0].mean() / real
     # Measured: autoencoder 1.40-1.41, VAE 1.11-1.12 over seeds 0-2.
     assert vae_distance < 1.25
     assert vae_distance < 0.9 * ae_distance
