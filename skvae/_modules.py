@@ -1,7 +1,5 @@
 """torch.nn modules of the neural estimators. No scikit-learn in here."""
 
-import math
-
 import torch
 from torch import nn
 
@@ -32,23 +30,30 @@ def mlp(sizes, activation, activate_last=False):
 
 
 def materialize(module, generator, device):
-    """Allocate ``module``'s meta parameters and initialise them from ``generator``.
+    """Allocate ``module``'s meta parameters and initialise every layer its own way.
 
-    Uses torch's default ``nn.Linear`` initialisation, U(-1/sqrt(fan_in), 1/sqrt(fan_in))
-    for weights and biases, drawn on the CPU so that a seed gives the same
-    network on every device.
+    Each submodule's ``reset_parameters`` (torch's default initialisation for
+    that layer type: Linear, Conv, LayerNorm, BatchNorm, Embedding, ...) runs
+    under a forked CPU RNG seeded from ``generator``, so a seed gives the same
+    network on every device and torch's global RNG is left as it was. Parameters
+    and meta buffers of modules without ``reset_parameters`` start at zero; buffers
+    that already hold values (such as :class:`Centred`'s offset) keep them.
     """
-    buffers = {name: b.detach().cpu() for name, b in module.named_buffers()}
+    buffers = {
+        name: b.detach().cpu() for name, b in module.named_buffers() if b.device.type != "meta"
+    }
     module.to_empty(device="cpu")
-    with torch.no_grad():
+    seed = int(torch.randint(2**62, (), generator=generator))
+    with torch.no_grad(), torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for tensor in (*module.parameters(), *module.buffers()):
+            tensor.zero_()  # to_empty leaves whatever was in memory
+        for layer in module.modules():
+            reset = getattr(layer, "reset_parameters", None)
+            if callable(reset):
+                reset()
         for name, value in buffers.items():
             module.get_buffer(name).copy_(value)
-        for layer in module.modules():
-            if isinstance(layer, nn.Linear):
-                bound = 1.0 / math.sqrt(layer.in_features)
-                layer.weight.uniform_(-bound, bound, generator=generator)
-                if layer.bias is not None:
-                    layer.bias.uniform_(-bound, bound, generator=generator)
     return module.to(device)
 
 

@@ -18,6 +18,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skvae import AutoencoderTransformer, VAETransformer
 from skvae._device import accelerators
+from skvae._modules import materialize
 from skvae._vae import gaussian_kl
 
 FAST = dict(hidden_layer_sizes=(16,), max_iter=15, batch_size=50, device="cpu", random_state=0)
@@ -381,3 +382,33 @@ def test_vae_samples_look_like_data_where_autoencoder_samples_do_not():
     # Measured: autoencoder 1.40-1.41, VAE 1.11-1.12 over seeds 0-2.
     assert vae_distance < 1.25
     assert vae_distance < 0.9 * ae_distance
+
+
+# ---------------------------------------------------------------- materialize
+class _MixedLayers(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(1, 3, 3, device="meta")
+        self.norm = torch.nn.LayerNorm(5, device="meta")
+        self.batch = torch.nn.BatchNorm1d(4, device="meta")
+        self.embed = torch.nn.Embedding(7, 2, device="meta")
+        self.linear = torch.nn.Linear(6, 2, device="meta")
+
+
+def test_materialize_initialises_every_layer_type_reproducibly():
+    state = torch.get_rng_state()
+    a, b, c = (
+        materialize(_MixedLayers(), torch.Generator().manual_seed(seed), "cpu")
+        for seed in (0, 0, 1)
+    )
+    np.testing.assert_array_equal(torch.get_rng_state(), state)  # global RNG untouched
+    for name, value in a.state_dict().items():
+        assert torch.isfinite(value).all(), name
+        np.testing.assert_array_equal(value, b.state_dict()[name])
+    bound = 1 / math.sqrt(9)  # Conv2d's default: U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+    assert 0 < a.conv.weight.abs().max() <= bound
+    assert torch.equal(a.norm.weight, torch.ones(5))
+    assert torch.equal(a.norm.bias, torch.zeros(5))
+    assert torch.equal(a.batch.running_var, torch.ones(4))
+    assert a.embed.weight.std() > 0.5  # N(0, 1)
+    assert not torch.equal(a.conv.weight, c.conv.weight)
