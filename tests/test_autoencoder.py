@@ -236,12 +236,33 @@ def test_sample_draws_from_gaussian_fitted_to_codes(digits):
     codes = ae.transform(digits)
     np.testing.assert_allclose(ae.latent_mean_, codes.mean(0), rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(ae.latent_covariance_, np.cov(codes.T), rtol=1e-3, atol=1e-5)
-    X_new = ae.sample(3000, random_state=0)
+    X_new = ae.sample(3000, random_state=0, observation_noise=False)
     assert X_new.shape == (3000, 64)
-    np.testing.assert_array_equal(X_new, ae.sample(3000, random_state=0))
+    np.testing.assert_array_equal(X_new, ae.sample(3000, random_state=0, observation_noise=False))
     Z_new = ae.transform(X_new)
     # Decoded draws re-encode near the code distribution's mean.
     assert np.abs(Z_new.mean(0) - ae.latent_mean_).max() < 0.5 * codes.std(0).max()
+
+
+def test_set_params_after_fit_changes_nothing_until_the_next_fit(blobs):
+    ae = quiet_fit(AutoencoderTransformer(3, **FAST), blobs)
+    Z = ae.transform(blobs)
+    score, decoded = ae.score(blobs), ae.inverse_transform(Z)
+    ae.set_params(n_components=5, hidden_layer_sizes=(4,))
+    assert ae.score(blobs) == score
+    np.testing.assert_array_equal(ae.inverse_transform(Z), decoded)
+    assert ae.sample(4, random_state=0).shape == (4, 6)
+    assert ae.get_feature_names_out().tolist() == [f"autoencodertransformer{i}" for i in range(3)]
+
+
+def test_score_is_not_a_density_and_rises_with_the_code_width(digits):
+    # The reconstruction likelihood improves with every extra unit of code, so it
+    # cannot choose n_components the way a density (PCA's, the VAE's bound) can.
+    scores = [
+        quiet_fit(AutoencoderTransformer(k, **FAST), digits[:500]).score(digits[:500])
+        for k in (2, 8)
+    ]
+    assert scores[0] < scores[1]
 
 
 # ------------------------------------------------------------------ sklearn glue
