@@ -57,7 +57,7 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
     """Base class of :class:`AutoencoderTransformer` and :class:`VAETransformer`.
 
     Not for direct use. A subclass implements ``_build_module``, ``_make_loss``,
-    ``_encode``, ``_decode``, ``_score_samples``, ``_sample_latent`` and may
+    ``_encode``, ``_decode``, ``_generate``, ``_score_samples``, ``_sample_latent`` and may
     extend ``_parameter_constraints``, ``_check_training_values`` and ``_after_fit``.
     """
 

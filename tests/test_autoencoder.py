@@ -8,7 +8,7 @@ import torch
 from scipy.linalg import subspace_angles
 from sklearn.datasets import load_digits
 from sklearn.decomposition import PCA as SklearnPCA
-from sklearn.exceptions import ConvergenceWarning
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
@@ -427,3 +427,8 @@ def test_accelerator_agrees_with_cpu(blobs, device):
     assert acc.transform(T).device.type == device
     clone = pickle.loads(pickle.dumps(acc))
     assert clone.device_.type == device
+
+
+def test_feature_names_need_a_fitted_model():
+    with pytest.raises(NotFittedError, match="not fitted yet"):
+        AutoencoderTransformer(3).get_feature_names_out()
