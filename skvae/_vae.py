@@ -106,7 +106,8 @@ def _row_normals(keys, start, stop, k):
     """
     counter = torch.arange(2 * start * k, 2 * stop * k, device=keys.device, dtype=torch.int64)
     bits = _mix32(_mix32(counter.reshape(-1, 1, 2 * k) & _MASK32) ^ keys.reshape(1, -1, 1))
-    u = ((bits >> 8).to(torch.float64) + 0.5) * 2.0**-24  # in (0, 1), (S, batch, 2k)
+    dtype = torch.float32 if keys.device.type == "mps" else torch.float64  # MPS lacks float64
+    u = ((bits >> 8).to(dtype) + 0.5) * 2.0**-24  # in (0, 1), (S, batch, 2k)
     u1, u2 = u[..., :k], u[..., k:]
     return torch.sqrt(-2.0 * torch.log(u1)) * torch.cos(2 * math.pi * u2)
 
@@ -427,7 +428,8 @@ class VAETransformer(BaseNeuralTransformer):
             mean, log_var = self.module_.encoder(xb)  # (batch, n_components) each
             eps = _row_normals(_row_keys(xb, self._score_seed()), 0, 1, mean.shape[1])[0]
             z = mean + (0.5 * log_var).exp() * eps.to(mean.dtype)
-            sq += float((self.module_.decoder(z) - xb).double().square().sum())
+            # Summed on the device, accumulated in float64 on the host (MPS has no float64).
+            sq += float((self.module_.decoder(z) - xb).square().sum())
         return max(sq / Xt.numel(), _MIN_NOISE_VARIANCE)
 
     # ----------------------------------------------------------- inference
