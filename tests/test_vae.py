@@ -468,7 +468,7 @@ def test_each_row_has_its_own_draws(fitted, digits):
     np.testing.assert_allclose(fitted.score_samples(X[7:8]), a[7:8], rtol=1e-12)  # alone
     order = np.random.RandomState(0).permutation(len(X))
     np.testing.assert_allclose(fitted.score_samples(X[order]), a[order], rtol=1e-12)
-    # Equal rows get equal draws; a different row does not share them.
+    # Equal rows get equal draws, whatever their place.
     twice = fitted.score_samples(np.vstack([X[:1], X[:1]]))
     assert twice[0] == twice[1]
 
