@@ -15,9 +15,13 @@ UNIT_INTERVAL = ("bernoulli", "continuous_bernoulli")
 
 _LOG_2PI = math.log(2 * math.pi)
 _LOG_2 = math.log(2.0)
-# Below this |η| the continuous Bernoulli's closed forms are 0/0 and their Taylor
-# series are used instead (the next terms are O(η⁶) and O(η⁵): below 1e-12 here).
+# Below these |η| the continuous Bernoulli's closed forms are 0/0 or lose digits to
+# cancellation, and their Taylor series are used instead; the first terms left out
+# are below 1e-12 there: O(η⁶) for log C, η⁷/1209600 for the mean, O(η³) for the
+# quantile.
 _CB_TAYLOR = 1e-2
+_CB_MEAN_TAYLOR = 1e-1
+_CB_QUANTILE_TAYLOR = 1e-4
 
 
 def cb_log_normalizer(eta):
@@ -42,35 +46,46 @@ def cb_mean(eta):
     """Mean of the continuous Bernoulli with logit η: 1 / (1 - e^-η) - 1/η.
 
     Not λ = sigmoid(η): the density tilts [0, 1] less than a Bernoulli does.
-    Near η = 0 the series 1/2 + η/12 - η³/720 replaces the 0/0 form.
+    Near η = 0, where the two terms cancel, the series
+    1/2 + η/12 - η³/720 + η⁵/30240 replaces them.
     """
-    small = eta.abs() < _CB_TAYLOR
+    small = eta.abs() < _CB_MEAN_TAYLOR
     safe = torch.where(small, torch.ones_like(eta), eta)
     direct = -1.0 / torch.expm1(-safe) - 1.0 / safe
-    taylor = 0.5 + eta / 12 - eta**3 / 720
+    taylor = 0.5 + eta / 12 - eta**3 / 720 + eta**5 / 30240
     return torch.where(small, taylor, direct)
 
 
 def _cb_quantile_nonpositive(eta, u):
-    """Inverse CDF log(1 + u (e^η - 1)) / η of the continuous Bernoulli for η <= 0."""
-    small = eta.abs() < _CB_TAYLOR
-    safe = torch.where(small, -torch.ones_like(eta), eta)
-    return torch.where(small, u, torch.log1p(u * torch.expm1(safe)) / safe)
+    """Inverse CDF log(1 + u (e^η - 1)) / η of the continuous Bernoulli for η <= 0.
 
-
-def cb_sample(eta, generator):
-    """Draws from the continuous Bernoulli with logit η, by inversion of its CDF.
-
-    For η > 0 the mirror image x = 1 - X(-η) keeps e^η from overflowing.
+    Near η = 0 (0/0): u + η u(1 - u)/2 + η² u(1 - u)(1 - 2u)/6 + O(η³).
     """
-    u = torch.rand(eta.shape, generator=generator, device=eta.device, dtype=eta.dtype)
-    negative = eta <= 0
+    small = eta.abs() < _CB_QUANTILE_TAYLOR
+    safe = torch.where(small, -torch.ones_like(eta), eta)
+    v = u * (1 - u)
+    taylor = u + eta * v / 2 + eta.square() * v * (1 - 2 * u) / 6
+    return torch.where(small, taylor, torch.log1p(u * torch.expm1(safe)) / safe)
+
+
+def cb_quantile(eta, u):
+    """Inverse CDF of the continuous Bernoulli with logit η at u in [0, 1].
+
+    F(x) = (e^(ηx) - 1) / (e^η - 1); for η > 0 the mirror image
+    x = 1 - F⁻¹(1 - u; -η) keeps e^η from overflowing.
+    """
     x = torch.where(
-        negative,
+        eta <= 0,
         _cb_quantile_nonpositive(eta.clamp(max=0), u),
         1 - _cb_quantile_nonpositive((-eta).clamp(max=0), 1 - u),
     )
     return x.clamp(0, 1)
+
+
+def cb_sample(eta, generator):
+    """Draws from the continuous Bernoulli with logit η, by inversion of its CDF."""
+    u = torch.rand(eta.shape, generator=generator, device=eta.device, dtype=eta.dtype)
+    return cb_quantile(eta, u)
 
 
 def log_likelihood(likelihood, x, out, log_c=None):
