@@ -195,9 +195,9 @@ class VAETransformer(BaseNeuralTransformer):
     warm_start : bool, default=False
         Continue from the fitted network when ``fit`` is called again, as
         ``partial_fit`` does. The parameters the network is built from
-        (``n_components``, ``hidden_layer_sizes``, ``activation``, ``device``,
-        ``likelihood`` and whether ``noise_variance`` is learned) cannot change
-        meanwhile: that is an error.
+        (``n_components``, ``hidden_layer_sizes``, ``activation``, ``device`` and
+        ``likelihood``) cannot change meanwhile: that is an error.
+        ``noise_variance`` may change: it only weighs the loss.
     verbose : bool, default=False
         Show a progress bar with the running loss.
     device : str or torch.device, default='auto'
@@ -292,7 +292,6 @@ class VAETransformer(BaseNeuralTransformer):
     _architecture_params = (
         *BaseNeuralTransformer._architecture_params,
         "likelihood",
-        "noise_variance",
     )
 
     def __init__(
@@ -352,13 +351,6 @@ class VAETransformer(BaseNeuralTransformer):
             mean, self.n_components, tuple(self.hidden_layer_sizes), self.activation, offset
         )
         return materialize(module, generator, self.device_)
-
-    def _same_network(self, name, fitted, value):
-        if name == "noise_variance":
-            # A fixed variance only weighs the loss and may change between calls;
-            # a learned one is a parameter of the network.
-            return (fitted == "learned") == (value == "learned")
-        return super()._same_network(name, fitted, value)
 
     def _monitor_from(self):
         return self.kl_warmup
