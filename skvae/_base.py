@@ -36,7 +36,9 @@ from ._validation import (
     Constraint,
     Interval,
     StrOptions,
+    check_float32_values,
     check_params,
+    check_tensor,
 )
 
 # Rows per forward pass at inference: bounds device memory for large X.
@@ -265,17 +267,10 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         name = type(self).__name__
         expected = self.n_features_in_ if n_features is None and not reset else n_features
         if is_tensor(X):
-            if X.ndim != 2:
-                raise ValueError(
-                    f"Expected a 2D tensor of shape (n_samples, n_features), got shape "
-                    f"{tuple(X.shape)}. Reshape it, e.g. X.reshape(len(X), -1)."
-                )
-            if X.shape[0] < 1:
-                raise ValueError(f"Found a tensor with 0 sample(s), while {name} needs 1.")
+            check_tensor(X, name)
             dtype = tensor_numpy_dtype(X)
             Xt = to_tensor(X, self.device_)
-            if not bool(torch.isfinite(Xt).all()):
-                raise ValueError("Input X contains NaN or infinity. Impute or drop them first.")
+            check_float32_values(X, Xt, name)
             if reset:
                 self.n_features_in_ = X.shape[1]
                 if hasattr(self, "feature_names_in_"):
@@ -284,9 +279,11 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
             if n_features is None:
                 X = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32])
             else:
-                X = check_array(X, dtype=[np.float64, np.float32])
+                X = check_array(X, dtype=[np.float64, np.float32], estimator=self, input_name="X")
             dtype = X.dtype
             Xt = to_tensor(X, self.device_)
+            if dtype == np.float64:  # float32 cannot overflow on the way
+                check_float32_values(X, Xt, name)
         if expected is not None and Xt.shape[1] != expected:
             raise ValueError(
                 f"X has {Xt.shape[1]} features, but {name} is expecting {expected} "

@@ -155,3 +155,56 @@ def check_finite(X, estimator_name, total=None):
             total = sum(map_row_blocks(np.sum, values))
     if not np.isfinite(total):
         assert_all_finite(X, estimator_name=estimator_name, input_name="X")
+
+
+def check_tensor(X, estimator_name):
+    """Raise what ``check_array`` raises for an array when the tensor ``X`` is not usable data.
+
+    ``X`` must be dense, real, two-dimensional and hold at least one sample and
+    one feature. Its values are checked by :func:`check_float32_values`, once converted.
+    """
+    if X.layout != torch.strided:
+        raise TypeError(
+            f"A sparse tensor (layout={X.layout}) was passed for X, but {estimator_name} "
+            "needs dense data. Convert it with X.to_dense()."
+        )
+    if X.is_complex():
+        raise ValueError(
+            f"Complex data not supported: X is a {X.dtype} tensor. Pass its real part "
+            "(X.real) or its modulus (X.abs()), whichever the model should see."
+        )
+    if X.ndim != 2:
+        raise ValueError(
+            f"Expected a 2D tensor of shape (n_samples, n_features), got shape "
+            f"{tuple(X.shape)}. Reshape it, e.g. X.reshape(len(X), -1)."
+        )
+    for size, what in zip(X.shape, ("sample", "feature")):
+        if size < 1:
+            raise ValueError(
+                f"Found a tensor with 0 {what}(s) (shape={tuple(X.shape)}) while a "
+                f"minimum of 1 is required by {estimator_name}."
+            )
+
+
+def check_float32_values(X, Xt, estimator_name):
+    """Raise when ``Xt``, the float32 tensor computed from X, holds NaN or inf.
+
+    ``X`` is the caller's data, a numpy array or a tensor: when it holds NaN or
+    inf itself, that is the error; otherwise its values are finite but beyond the
+    largest float32, and converting them overflowed. Skipped under
+    ``sklearn.set_config(assume_finite=True)``, as ``check_array``'s test is.
+    """
+    if get_config()["assume_finite"] or bool(torch.isfinite(Xt).all()):
+        return
+    xp = torch if isinstance(X, torch.Tensor) else np
+    if not bool(xp.isfinite(X).all()):
+        raise ValueError(
+            f"Input X contains NaN or infinity; {estimator_name} needs finite values. "
+            "Impute them (e.g. SimpleImputer) or drop those rows first."
+        )
+    largest = float(xp.abs(X).max())
+    raise ValueError(
+        f"X holds values up to {largest:.3g} in magnitude, beyond the largest float32, "
+        f"{np.finfo(np.float32).max:.3g}, and {estimator_name} computes in float32. "
+        "Scale X first, e.g. with StandardScaler or MaxAbsScaler."
+    )

@@ -1,0 +1,124 @@
+"""What the neural estimators do with odd inputs.
+
+AutoencoderTransformer and VAETransformer share their validation, fit driver and
+inference, so each case runs on both, on numpy arrays and on tensors.
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
+
+from skvae import AutoencoderTransformer, VAETransformer
+from skvae.exceptions import PosteriorCollapseWarning
+
+SMALL = dict(n_components=2, hidden_layer_sizes=(8,), max_iter=3, device="cpu", random_state=0)
+ESTIMATORS = {
+    "ae": AutoencoderTransformer(**SMALL),
+    "vae": VAETransformer(**SMALL),
+    "vae-bernoulli": VAETransformer(likelihood="bernoulli", **SMALL),
+}
+METHODS = ("fit", "partial_fit", "transform", "inverse_transform", "score_samples")
+
+
+def quiet(fn, *args, **kwargs):
+    """Call fn with the warnings of a too-short fit silenced: these tests are about inputs."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.simplefilter("ignore", PosteriorCollapseWarning)
+        return fn(*args, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def X():
+    return np.random.default_rng(0).random((40, 4))  # in [0, 1], for every likelihood
+
+
+@pytest.fixture(scope="module", params=sorted(ESTIMATORS))
+def fitted(request, X):
+    return quiet(clone(ESTIMATORS[request.param]).fit, X)
+
+
+def call(fitted, method, X):
+    """``method`` on X: fit and partial_fit on a fresh copy, the others on the fitted model."""
+    est = clone(fitted) if method in ("fit", "partial_fit") else fitted
+    return quiet(getattr(est, method), X)
+
+
+def row(fitted, method, values):
+    """One row starting with ``values``, as wide as ``method`` expects, zero-padded."""
+    width = fitted.n_components if method == "inverse_transform" else fitted.n_features_in_
+    return values + [0] * (width - len(values))
+
+
+# -------------------------------------------------------------------- shapes and kinds
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("container", [np.empty, torch.empty])
+def test_no_features_is_refused_like_check_array(fitted, method, container):
+    name = type(fitted).__name__
+    with pytest.raises(
+        ValueError,
+        match=rf"0 feature\(s\) \(shape=\(10, 0\)\) while a minimum of 1 is required by {name}\.",
+    ):
+        call(fitted, method, container((10, 0)))
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_no_samples_is_refused(fitted, method):
+    with pytest.raises(ValueError, match=r"0 sample\(s\) \(shape=\(0, 4\)\) while a minimum of 1"):
+        call(fitted, method, torch.empty(0, 4))
+
+
+# torch says so when a CSR tensor is made; the test is about what skvae says.
+@pytest.mark.filterwarnings("ignore:Sparse CSR tensor support is in beta state")
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("layout", ["coo", "csr"])
+def test_sparse_tensor_is_refused_with_the_way_out(fitted, method, layout):
+    dense = torch.tensor([row(fitted, method, [0.5])] * 3)
+    sparse = dense.to_sparse() if layout == "coo" else dense.to_sparse_csr()
+    with pytest.raises(TypeError, match=r"sparse tensor \(layout=torch\.sparse_.*X\.to_dense\(\)"):
+        call(fitted, method, sparse)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_complex_values_are_refused_not_truncated(fitted, method):
+    values = row(fitted, method, [0.5 + 0.25j])
+    with pytest.raises(ValueError, match=r"Complex data not supported: X is a torch\.complex"):
+        call(fitted, method, torch.tensor([values]))
+    with pytest.raises(ValueError, match=r"Complex data not supported"):
+        call(fitted, method, np.array([values]))
+
+
+# ------------------------------------------------------------------------------ values
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("container", [np.array, torch.tensor])
+def test_values_beyond_float32_name_the_limit_and_the_way_out(fitted, method, container):
+    dtype = np.float64 if container is np.array else torch.float64
+    X = container([row(fitted, method, [-1e39])], dtype=dtype)
+    with pytest.raises(
+        ValueError,
+        match=r"X holds values up to 1e\+39 in magnitude, beyond the largest float32, "
+        r"3\.4e\+38.*Scale X first",
+    ):
+        call(fitted, method, X)
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_nan_and_infinity_are_refused(fitted, method, value):
+    values = row(fitted, method, [value])
+    with pytest.raises(ValueError, match=r"Input X contains NaN or infinity; .* Impute"):
+        call(fitted, method, torch.tensor([values]))
+    with pytest.raises(ValueError, match=r"Input X contains (NaN|infinity)"):
+        call(fitted, method, np.array([values]))
+
+
+def test_refused_data_leave_the_fitted_model_as_it_was(fitted, X):
+    before = fitted.transform(X)
+    for bad in (torch.empty(10, 0), torch.tensor([[1e39] * 4], dtype=torch.float64)):
+        with pytest.raises(ValueError, match=r"0 feature\(s\)|beyond the largest float32"):
+            fitted.partial_fit(bad)
+    np.testing.assert_array_equal(fitted.transform(X), before)
