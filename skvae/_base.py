@@ -299,8 +299,13 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         return 0
 
     # ----------------------------------------------------------- inference
-    def _map(self, fn, X, n_features=None):
-        """Apply ``fn`` to the rows of X in chunks, in eval mode, without autograd."""
+    def _map(self, fn, X, n_features=None, scores=False):
+        """Apply ``fn`` to the rows of X in chunks, in eval mode, without autograd.
+
+        The result has X's dtype, except that with ``scores=True`` a tensor X of a
+        float type narrower than float32 gets float32: a log-likelihood sums
+        n_features terms and leaves float16's range (65504) on ordinary data.
+        """
         check_is_fitted(self)
         Xt, dtype = self._validate_rows(X, n_features=n_features)
         self.module_.eval()
@@ -308,6 +313,8 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
             out = torch.cat(
                 [fn(Xt[i : i + _INFERENCE_ROWS]) for i in range(0, Xt.shape[0], _INFERENCE_ROWS)]
             )
+        if scores and is_tensor(X) and X.is_floating_point() and X.element_size() < 4:
+            return out.to(device=X.device, dtype=torch.float32)
         return output_like(out, X, dtype)
 
     def _scoring_copy(self, X):
@@ -364,8 +371,9 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         -------
         ll : ndarray or torch.Tensor of shape (n_samples,)
             One value per sample; see the class documentation for what it is.
+            In X's dtype, but float32 for a float16 or bfloat16 tensor.
         """
-        return self._map(self._score_samples, X)
+        return self._map(self._score_samples, X, scores=True)
 
     def score(self, X, y=None):
         """Average of :meth:`score_samples` over X: higher is better.

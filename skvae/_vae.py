@@ -526,7 +526,8 @@ class VAETransformer(BaseNeuralTransformer):
         Returns
         -------
         elbo : ndarray or torch.Tensor of shape (n_samples,)
-            ELBO per sample, in X's dtype.
+            ELBO per sample, in X's dtype (float32 for a float16 or bfloat16
+            tensor, whose range the values leave).
         """
         return super().score_samples(X)
 
@@ -554,7 +555,8 @@ class VAETransformer(BaseNeuralTransformer):
         Returns
         -------
         log_likelihood : ndarray or torch.Tensor of shape (n_samples,)
-            The bound per sample, in X's dtype.
+            The bound per sample, in X's dtype (float32 for a float16 or
+            bfloat16 tensor).
         """
         if (
             not isinstance(n_importance, Integral)
@@ -562,4 +564,6 @@ class VAETransformer(BaseNeuralTransformer):
             or (n_importance < 1)
         ):
             raise ValueError(f"n_importance must be an int >= 1; got {n_importance!r}.")
-        return self._map(lambda xb: self._reduce_log_weights(xb, int(n_importance), iwae=True), X)
+        return self._map(
+            lambda xb: self._reduce_log_weights(xb, int(n_importance), iwae=True), X, scores=True
+        )

@@ -122,3 +122,21 @@ def test_refused_data_leave_the_fitted_model_as_it_was(fitted, X):
         with pytest.raises(ValueError, match=r"0 feature\(s\)|beyond the largest float32"):
             fitted.partial_fit(bad)
     np.testing.assert_array_equal(fitted.transform(X), before)
+
+
+def test_scores_of_half_precision_tensors_are_float32():
+    # Fixed c = 1e-3 on values up to 16: scores of about -1e5 nats, beyond float16's -65504.
+    X = np.random.default_rng(0).integers(0, 17, size=(50, 8)).astype(np.float64)
+    vae = quiet(VAETransformer(noise_variance=1e-3, **SMALL).fit, X)
+    T = torch.as_tensor(X[:3])
+    expected = vae.score_samples(T.float())
+    assert float(expected.max()) < -65504
+    for half in (T.half(), T.bfloat16()):
+        for scores in (vae.score_samples(half), vae.score_samples_iwae(half, n_importance=2)):
+            assert scores.dtype == torch.float32
+            assert torch.isfinite(scores).all()
+        torch.testing.assert_close(vae.score_samples(half), expected, rtol=0, atol=0)
+    ae = quiet(AutoencoderTransformer(**SMALL).fit, X)
+    assert ae.score_samples(T.half()).dtype == torch.float32
+    # Codes and reconstructions keep the tensor's dtype.
+    assert vae.transform(T.half()).dtype == torch.float16
