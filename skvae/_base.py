@@ -7,10 +7,13 @@ itself is :func:`skvae._training.train` for all of them.
 
 import copy
 import io
+import os
+import sys
 import warnings
 from numbers import Integral, Real
 
 import numpy as np
+import sklearn
 import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.exceptions import ConvergenceWarning
@@ -43,6 +46,24 @@ from ._validation import (
 
 # Rows per forward pass at inference: bounds device memory for large X.
 _INFERENCE_ROWS = 8192
+
+
+# Frames in these folders are skipped when a warning looks for the user's line.
+_LIBRARY_DIRS = tuple(os.path.dirname(path) + os.sep for path in (__file__, sklearn.__file__))
+
+
+def caller_stacklevel():
+    """The ``stacklevel`` at which a warning points at the user's line.
+
+    That is the first frame, going up from the function that warns, outside
+    skvae and scikit-learn, so the line is the user's whether they called ``fit``,
+    ``fit_transform`` or a ``Pipeline``. Call it in the ``warnings.warn`` call:
+    level 1 is the function that warns.
+    """
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename.startswith(_LIBRARY_DIRS):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def _is_layer_sizes(value):
@@ -215,7 +236,7 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
                 f"{type(self).__name__} stopped after max_iter={self.max_iter} epochs "
                 "without converging. Raise 'max_iter', or 'tol' to stop sooner.",
                 ConvergenceWarning,
-                stacklevel=3,
+                stacklevel=caller_stacklevel(),
             )
         with torch.inference_mode(), cpu_fast_math(self.device_):
             self._after_fit(Xt, incremental)
@@ -464,7 +485,7 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
                     "which is not available here; it is loaded on the CPU. Call "
                     "fit again with device='auto' to train on this machine's best device.",
                     UserWarning,
-                    stacklevel=2,
+                    stacklevel=caller_stacklevel(),
                 )
                 device = torch.device("cpu")
             state["device_"] = device

@@ -7,7 +7,7 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 
-from ._base import _INFERENCE_ROWS, BaseNeuralTransformer
+from ._base import _INFERENCE_ROWS, BaseNeuralTransformer, caller_stacklevel
 from ._likelihoods import (
     LIKELIHOODS,
     UNIT_INTERVAL,
@@ -409,7 +409,7 @@ class VAETransformer(BaseNeuralTransformer):
                 f"code over X is at most {_ACTIVE_UNIT_THRESHOLD}), so transform maps "
                 f"every sample to nearly the same point. {_collapse_remedy(self)}",
                 PosteriorCollapseWarning,
-                stacklevel=5,  # fit -> _fit -> _fit_or_raise -> here
+                stacklevel=caller_stacklevel(),
             )
 
     def _fitted_noise_variance(self, Xt):

@@ -1,9 +1,11 @@
-"""What the neural estimators do with odd inputs.
+"""What the neural estimators do with odd inputs, and where their warnings point.
 
 AutoencoderTransformer and VAETransformer share their validation, fit driver and
 inference, so each case runs on both, on numpy arrays and on tensors.
 """
 
+import copy
+import pickle
 import warnings
 
 import numpy as np
@@ -11,6 +13,8 @@ import pytest
 import torch
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import MinMaxScaler
 
 from skvae import AutoencoderTransformer, VAETransformer
 from skvae.exceptions import PosteriorCollapseWarning
@@ -140,3 +144,36 @@ def test_scores_of_half_precision_tensors_are_float32():
     assert ae.score_samples(T.half()).dtype == torch.float32
     # Codes and reconstructions keep the tensor's dtype.
     assert vae.transform(T.half()).dtype == torch.float16
+
+
+# ---------------------------------------------------------------------------- warnings
+@pytest.mark.parametrize("how", ["fit", "fit_transform", "pipeline"])
+def test_convergence_warning_points_at_the_callers_line(X, how):
+    est = AutoencoderTransformer(**{**SMALL, "max_iter": 1})
+    fit = {
+        "fit": est.fit,
+        "fit_transform": est.fit_transform,
+        "pipeline": make_pipeline(MinMaxScaler(), est).fit,
+    }[how]
+    with pytest.warns(ConvergenceWarning, match=r"stopped after max_iter=1 epochs") as record:
+        fit(X)
+    assert [r.filename for r in record] == [__file__]
+
+
+def test_collapse_warning_points_at_the_callers_line(X):
+    # c = 100 on values in [0, 1]: nothing is worth encoding.
+    est = VAETransformer(**{**SMALL, "noise_variance": 100.0})
+    with pytest.warns((PosteriorCollapseWarning, ConvergenceWarning)) as record:
+        est.fit_transform(X)
+    assert {r.category for r in record} == {PosteriorCollapseWarning, ConvergenceWarning}
+    assert {r.filename for r in record} == {__file__}
+
+
+@pytest.mark.skipif(torch.cuda.device_count() > 7, reason="cuda:7 is present")
+def test_unpickling_warning_points_at_the_callers_line(fitted):
+    est = copy.deepcopy(fitted)
+    est.device_ = torch.device("cuda:7")  # as if pickled on a machine with 8 GPUs
+    data = pickle.dumps(est)
+    with pytest.warns(UserWarning, match=r"fitted on device 'cuda:7'.*loaded on the CPU") as record:
+        pickle.loads(data)
+    assert [r.filename for r in record] == [__file__]
