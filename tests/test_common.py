@@ -17,13 +17,21 @@ ESTIMATORS = [
     VAETransformer(likelihood="gaussian", noise_variance="learned", kl_warmup=2, **SMALL),
 ]
 
-# estimator class name -> {check name: written reason}; none is needed.
-EXPECTED_FAILED_CHECKS = {}
-
-
-@parametrize_with_checks(
-    ESTIMATORS,
-    expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS.get(type(est).__name__, {}),
+FLOAT32_ROUNDING = (
+    "The networks compute in float32, whose matrix kernels round a row differently "
+    "(by an ulp or two) depending on the rows beside it; this check's atol=1e-7 is "
+    "below float32's ulp at 1, so it passes or fails with the seed. test_inputs.py "
+    "checks that transform is row-invariant to float32 precision."
 )
+
+
+def expected_failed_checks(estimator):
+    """{check name: written reason} of the checks that ``estimator`` fails by design."""
+    if isinstance(estimator, PCA):
+        return {}
+    return {"check_methods_subset_invariance": FLOAT32_ROUNDING}
+
+
+@parametrize_with_checks(ESTIMATORS, expected_failed_checks=expected_failed_checks)
 def test_sklearn_compatible(estimator, check):
     check(estimator)

@@ -15,7 +15,6 @@ from sklearn.model_selection import GridSearchCV, KFold, train_test_split
 from sklearn.neighbors import NearestNeighbors
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skvae import PCA, AutoencoderTransformer, VAETransformer
 from skvae._device import accelerators
@@ -64,14 +63,6 @@ def digits():
 def fitted(digits):
     est = VAETransformer(n_components=4, likelihood="bernoulli", **{**FAST, "max_iter": 30})
     return quiet_fit(est, digits)
-
-
-# ------------------------------------------------------------ sklearn contract
-@parametrize_with_checks(
-    [VAETransformer(), VAETransformer(hidden_layer_sizes=(8,), max_iter=20, device="cpu")]
-)
-def test_sklearn_compatible(estimator, check):
-    check(estimator)
 
 
 # ----------------------------------------------------------------- the bound
