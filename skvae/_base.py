@@ -27,6 +27,7 @@ from ._device import (
     output_like,
     resolve_device,
     seed_from,
+    spawn_seed,
     tensor_numpy_dtype,
     to_tensor,
 )
@@ -46,6 +47,8 @@ from ._validation import (
 
 # Rows per forward pass at inference: bounds device memory for large X.
 _INFERENCE_ROWS = 8192
+# The purposes random streams are drawn for; see BaseNeuralTransformer._spawn_seed.
+_SHUFFLE, _NOISE, _INIT, _SCORE = range(4)
 
 
 # Frames in these folders are skipped when a warning looks for the user's line.
@@ -179,13 +182,13 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
             self._fit_dtype = dtype
             self._n_fit_calls = 0
             self._seed = seed_from(self.random_state)
-        # A fresh, reproducible stream for every call: call k of partial_fit uses seed + k.
-        seed = self._seed + self._n_fit_calls
+        # Fresh, reproducible streams for every call, one per purpose.
+        call = self._n_fit_calls
         self._n_fit_calls += 1
-        shuffle_gen = torch.Generator().manual_seed(seed)
-        noise_gen = torch.Generator(device=self.device_).manual_seed(seed + 1)
+        shuffle_gen = torch.Generator().manual_seed(self._spawn_seed(_SHUFFLE, call))
+        noise_gen = torch.Generator(device=self.device_).manual_seed(self._spawn_seed(_NOISE, call))
         if not keep:
-            init_gen = torch.Generator().manual_seed(seed + 2)
+            init_gen = torch.Generator().manual_seed(self._spawn_seed(_INIT, call))
             self.module_ = self._build_module(Xt, init_gen)
             self._fitted_architecture = self._architecture()
             self.loss_curve_, self.n_iter_ = [], 0
@@ -241,6 +244,14 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         with torch.inference_mode(), cpu_fast_math(self.device_):
             self._after_fit(Xt, incremental)
         return self
+
+    def _spawn_seed(self, purpose, call=0):
+        """The seed of the stream for ``purpose`` in fit call ``call``, from the fitted seed.
+
+        Every (purpose, call) is its own child of ``SeedSequence(seed)``: no call
+        reuses another's batch order or noise, whatever the number of calls.
+        """
+        return spawn_seed(self._seed, purpose, call)
 
     def _architecture(self):
         params = self.get_params()

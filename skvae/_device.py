@@ -94,6 +94,19 @@ def seed_from(random_state):
     return int(check_random_state(random_state).randint(2**31 - 1))
 
 
+def spawn_seed(seed, *key):
+    """An int seed for one torch generator: the child ``key`` of ``SeedSequence(seed)``.
+
+    ``SeedSequence(seed, spawn_key=key)`` is what ``SeedSequence(seed).spawn``
+    would hand out as that child (a grandchild for a key of two), without the
+    spawn counter's state: the same seed and key always give the same seed.
+    Different keys give independent streams, where ``seed + k`` would hand one
+    purpose's stream to another. 63 bits, which every torch generator takes.
+    """
+    state = np.random.SeedSequence(seed, spawn_key=key).generate_state(1, np.uint64)
+    return int(state[0] >> np.uint64(1))
+
+
 def is_tensor(X):
     return isinstance(X, torch.Tensor)
 

@@ -7,7 +7,7 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 
-from ._base import _INFERENCE_ROWS, BaseNeuralTransformer, caller_stacklevel
+from ._base import _INFERENCE_ROWS, _SCORE, BaseNeuralTransformer, caller_stacklevel
 from ._likelihoods import (
     LIKELIHOODS,
     UNIT_INTERVAL,
@@ -446,8 +446,8 @@ class VAETransformer(BaseNeuralTransformer):
         )  # (n_samples, n_components) from the prior N(0, I)
 
     def _score_seed(self):
-        """The seed of the scoring draws, fixed at fit."""
-        return self._seed + 3
+        """The seed of the scoring draws, fixed at fit, independent of the training streams."""
+        return self._spawn_seed(_SCORE)
 
     def _reduce_log_weights(self, X, n_draws, iwae):
         """ELBO (mean over s) or IWAE bound (log-mean-exp over s) of the log weights.

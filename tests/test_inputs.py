@@ -1,4 +1,4 @@
-"""What the neural estimators do with odd inputs, and where their warnings point.
+"""What the neural estimators do with odd inputs, where their warnings point, their seeds.
 
 AutoencoderTransformer and VAETransformer share their validation, fit driver and
 inference, so each case runs on both, on numpy arrays and on tensors.
@@ -177,3 +177,46 @@ def test_unpickling_warning_points_at_the_callers_line(fitted):
     with pytest.warns(UserWarning, match=r"fitted on device 'cuda:7'.*loaded on the CPU") as record:
         pickle.loads(data)
     assert [r.filename for r in record] == [__file__]
+
+
+# ------------------------------------------------------------------------------- seeds
+def _generator_seeds(monkeypatch):
+    """Record the seed of the generator behind every torch draw that takes one, by kind."""
+    seeds = {"randperm": [], "randn": [], "randint": []}
+    for kind in seeds:
+        draw = getattr(torch, kind)
+
+        def spy(*args, draw=draw, kind=kind, **kwargs):
+            if kwargs.get("generator") is not None:
+                seeds[kind].append(kwargs["generator"].initial_seed())
+            return draw(*args, **kwargs)
+
+        monkeypatch.setattr(torch, kind, spy)
+    return seeds
+
+
+def test_partial_fit_calls_draw_from_independent_streams(X, monkeypatch):
+    seeds = _generator_seeds(monkeypatch)
+    vae = VAETransformer(**{**SMALL, "batch_size": len(X)})
+    for _ in range(3):
+        vae.partial_fit(X)
+    shuffles, noises = set(seeds["randperm"]), set(seeds["randn"])
+    assert len(shuffles) == len(noises) == 3  # one of each per call
+    (init,) = set(seeds["randint"])  # the weights, drawn once
+    score = vae._score_seed()  # keys score_samples' per-row draws
+    # No stream serves two purposes, or two calls: seed + k would give the first call's
+    # noise to the second call's batch order.
+    assert len(shuffles | noises | {init, score}) == 8
+
+
+def test_same_seed_gives_the_same_partial_fits(X):
+    def run(seed):
+        vae = VAETransformer(**{**SMALL, "random_state": seed})
+        for _ in range(3):
+            vae.partial_fit(X)
+        return vae.transform(X), vae.score_samples(X)
+
+    first, again, other = run(0), run(0), run(1)
+    for a, b in zip(first, again):
+        np.testing.assert_array_equal(a, b)
+    assert not np.allclose(first[0], other[0])
