@@ -282,7 +282,7 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         if n_val < 1 or n - n_val < 1:
             raise ValueError(
                 f"early_stopping=True with validation_fraction={self.validation_fraction} "
-                f"leaves {n_val} validation and {n - n_val} training samples out of {n}; "
+                f"leaves {n_val} validation and {n - n_val} training samples out of n_samples={n}; "
                 "both need at least 1. Raise validation_fraction, pass more samples, "
                 "or set early_stopping=False."
             )

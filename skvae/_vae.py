@@ -64,9 +64,12 @@ def _check_unit_interval(Xt, likelihood):
         return
     lo, hi = float(Xt.min()), float(Xt.max())
     if lo < 0 or hi > 1:
+        # sklearn's words for negative X, which its positive_only tag promises.
+        negative = "Negative values in data passed to VAETransformer: " if lo < 0 else ""
         raise ValueError(
-            f"likelihood={likelihood!r} needs X in [0, 1]; got values in [{lo:.3g}, {hi:.3g}]. "
-            "Scale X (e.g. MinMaxScaler(clip=True)) or use likelihood='gaussian'."
+            f"{negative}likelihood={likelihood!r} needs X in [0, 1]; got values in "
+            f"[{lo:.3g}, {hi:.3g}]. Scale X (e.g. MinMaxScaler(clip=True)) or use "
+            "likelihood='gaussian'."
         )
 
 
@@ -567,3 +570,9 @@ class VAETransformer(BaseNeuralTransformer):
         return self._map(
             lambda xb: self._reduce_log_weights(xb, int(n_importance), iwae=True), X, scores=True
         )
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # The Bernoulli likelihoods refuse X outside [0, 1], negative values included.
+        tags.input_tags.positive_only = self.likelihood in UNIT_INTERVAL
+        return tags

@@ -15,6 +15,7 @@ from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler
+from sklearn.utils import get_tags
 
 from skvae import AutoencoderTransformer, VAETransformer
 from skvae.exceptions import PosteriorCollapseWarning
@@ -154,6 +155,28 @@ def test_a_rows_result_does_not_depend_on_the_rows_beside_it(fitted, X, method):
     full = apply(X)
     for rows in (slice(0, 1), slice(7, 20), slice(None, None, -1)):
         np.testing.assert_allclose(apply(X[rows]), full[rows], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("likelihood", ["bernoulli", "continuous_bernoulli"])
+def test_unit_interval_likelihoods_declare_and_refuse_negative_x(X, likelihood):
+    assert get_tags(VAETransformer(likelihood=likelihood)).input_tags.positive_only
+    with pytest.raises(
+        ValueError,
+        match=rf"Negative values in data passed to VAETransformer: likelihood='{likelihood}' "
+        r"needs X in \[0, 1\]; got values in \[-0.997, -0.00274\]\. Scale X",
+    ):
+        VAETransformer(likelihood=likelihood, **SMALL).fit(-X)
+
+
+@pytest.mark.parametrize("est", [VAETransformer(), AutoencoderTransformer()])
+def test_gaussian_models_take_negative_x(est):
+    assert not get_tags(est).input_tags.positive_only
+
+
+@pytest.mark.parametrize("cls", [AutoencoderTransformer, VAETransformer])
+def test_early_stopping_on_one_sample_names_n_samples(cls):
+    with pytest.raises(ValueError, match=r"0 validation and 1 training samples out of n_samples=1"):
+        cls(early_stopping=True).fit(np.zeros((1, 3)))
 
 
 # ---------------------------------------------------------------------------- warnings
