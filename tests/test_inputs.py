@@ -10,9 +10,10 @@ import warnings
 
 import numpy as np
 import pytest
+import scipy.sparse
 import torch
 from sklearn.base import clone
-from sklearn.exceptions import ConvergenceWarning
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler
 from sklearn.utils import get_tags
@@ -86,6 +87,8 @@ def test_sparse_tensor_is_refused_with_the_way_out(fitted, method, layout):
     sparse = dense.to_sparse() if layout == "coo" else dense.to_sparse_csr()
     with pytest.raises(TypeError, match=r"sparse tensor \(layout=torch\.sparse_.*X\.to_dense\(\)"):
         call(fitted, method, sparse)
+    with pytest.raises(TypeError, match=r"Sparse data was passed for X, but dense data"):
+        call(fitted, method, scipy.sparse.csr_matrix(dense.numpy()))
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -95,6 +98,12 @@ def test_complex_values_are_refused_not_truncated(fitted, method):
         call(fitted, method, torch.tensor([values]))
     with pytest.raises(ValueError, match=r"Complex data not supported"):
         call(fitted, method, np.array([values]))
+
+
+@pytest.mark.parametrize("cls", [AutoencoderTransformer, VAETransformer])
+def test_feature_names_need_a_fitted_model(cls):
+    with pytest.raises(NotFittedError, match=rf"This {cls.__name__} instance is not fitted yet"):
+        cls(3).get_feature_names_out()
 
 
 # ------------------------------------------------------------------------------ values
