@@ -217,8 +217,8 @@ class AutoencoderTransformer(BaseNeuralTransformer):
         Returns
         -------
         ll : ndarray or torch.Tensor of shape (n_samples,)
-            One value per sample, in X's dtype (float32 for a float16 or
-            bfloat16 tensor, whose range the values leave).
+            One value per sample, in X's dtype; float32 for a float16 or bfloat16
+            tensor, whose range the scores would overflow.
         """
         return super().score_samples(X)
 

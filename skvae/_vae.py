@@ -529,8 +529,8 @@ class VAETransformer(BaseNeuralTransformer):
         Returns
         -------
         elbo : ndarray or torch.Tensor of shape (n_samples,)
-            ELBO per sample, in X's dtype (float32 for a float16 or bfloat16
-            tensor, whose range the values leave).
+            ELBO per sample, in X's dtype; float32 for a float16 or bfloat16
+            tensor, whose range the scores would overflow.
         """
         return super().score_samples(X)
 
@@ -558,8 +558,8 @@ class VAETransformer(BaseNeuralTransformer):
         Returns
         -------
         log_likelihood : ndarray or torch.Tensor of shape (n_samples,)
-            The bound per sample, in X's dtype (float32 for a float16 or
-            bfloat16 tensor).
+            The bound per sample, in X's dtype; float32 for a float16 or
+            bfloat16 tensor.
         """
         if (
             not isinstance(n_importance, Integral)

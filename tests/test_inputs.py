@@ -11,6 +11,7 @@ import warnings
 import numpy as np
 import pytest
 import scipy.sparse
+import sklearn
 import torch
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
@@ -128,6 +129,12 @@ def test_nan_and_infinity_are_refused(fitted, method, value):
         call(fitted, method, torch.tensor([values]))
     with pytest.raises(ValueError, match=r"Input X contains (NaN|infinity)"):
         call(fitted, method, np.array([values]))
+
+
+def test_assume_finite_skips_the_pass_over_tensor_values(fitted):
+    X = torch.full((2, 4), float("nan"))
+    with sklearn.config_context(assume_finite=True):
+        assert torch.isnan(fitted.transform(X)).all()
 
 
 def test_refused_data_leave_the_fitted_model_as_it_was(fitted, X):
