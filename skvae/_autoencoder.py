@@ -17,7 +17,7 @@ class AutoencoderTransformer(BaseNeuralTransformer):
 
     The encoder is an MLP ``n_features -> hidden_layer_sizes -> n_components``
     and the decoder its mirror image. Both are trained together with Adam to
-    minimise the mean squared reconstruction error. With
+    minimise the squared reconstruction error ||x - x_hat||² / 2. With
     ``hidden_layer_sizes=()`` and ``activation="identity"`` this is the linear
     autoencoder, whose decoder spans the same subspace as :class:`PCA`'s
     components (in another basis).
@@ -51,11 +51,16 @@ class AutoencoderTransformer(BaseNeuralTransformer):
         optimum in about half the epochs, and deep ones train faster too.
     weight_decay : float, default=0.0
         Adam's L2 penalty.
-    max_iter : int, default=200
-        Maximum number of epochs (passes over the data).
+    max_iter : int, default=500
+        Maximum number of epochs (passes over the data). Default networks
+        converge in 120 to 240 epochs on the digits, raw, scaled to [0, 1] or
+        standardised.
     tol : float, default=1e-4
-        Training stops when the loss (or validation loss with early stopping)
-        has not improved by at least ``tol`` for ``n_iter_no_change`` epochs.
+        Relative tolerance of the stopping rule: training stops when, for more
+        than ``n_iter_no_change`` epochs in a row, the loss (the validation loss
+        with early stopping) has not improved on its best by ``tol`` times what
+        that best gains over the loss of predicting the mean of X. Relative, so
+        it means the same whatever the scale of X and its number of features.
     n_iter_no_change : int, default=10
         Epochs without improvement tolerated before stopping.
     early_stopping : bool, default=False
@@ -141,7 +146,7 @@ class AutoencoderTransformer(BaseNeuralTransformer):
         batch_size="auto",
         learning_rate=3e-3,
         weight_decay=0.0,
-        max_iter=200,
+        max_iter=500,
         tol=1e-4,
         n_iter_no_change=10,
         early_stopping=False,
@@ -180,6 +185,12 @@ class AutoencoderTransformer(BaseNeuralTransformer):
             return 0.5 * ((module(xb) - xb) ** 2).sum(1).mean(), {}
 
         return loss
+
+    def _reference_losses(self, Xt):
+        # Predicting the mean costs ||x - mean||² / 2 per sample; a fit that ends
+        # above twice that has diverged.
+        null = 0.5 * float(torch.var(Xt, dim=0, correction=0).sum())
+        return null, 2 * null
 
     def _encode(self, X):
         return self.module_.encoder(X)
