@@ -439,12 +439,15 @@ def test_interrupted_fit_keeps_the_epochs_run(blobs, monkeypatch, capsys):
     assert ae.noise_variance_ == four.noise_variance_
 
 
-def test_interrupt_in_the_first_epoch_leaves_the_estimator_as_it_was(blobs, monkeypatch):
-    ae = AutoencoderTransformer(3, **{**FAST, "batch_size": 40})
+def test_interrupt_in_the_first_epoch_leaves_the_estimator_as_it_was(blobs, monkeypatch, capsys):
+    params = {**FAST, "batch_size": 40, "verbose": True}
+    ae = AutoencoderTransformer(3, **params)
     interrupt_at_step(monkeypatch, 2)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt) as interrupt:
         ae.fit(blobs)
-    assert ae.__dict__ == AutoencoderTransformer(3, **{**FAST, "batch_size": 40}).__dict__
+    # Closed by fit, not when the traceback (which holds the bar) is dropped.
+    assert interrupt.traceback and capsys.readouterr().err.endswith("\n")
+    assert ae.__dict__ == AutoencoderTransformer(3, **params).__dict__
     # A fitted network trained in place gets its weights back, by warm_start or partial_fit.
     monkeypatch.undo()
     few_epochs(ae.set_params(warm_start=True), blobs)
