@@ -94,10 +94,11 @@ class AutoencoderTransformer(BaseNeuralTransformer):
         Training loss per epoch: half the squared reconstruction error summed
         over features, ||x - x_hat||² / 2, averaged over samples (that is
         n_features / 2 times the mean squared error per entry).
+        Every epoch run is recorded, a diverged one's as inf or nan too.
     loss_parts_ : dict
         Parts of the loss per epoch; empty for the autoencoder, whose loss has one part.
     best_loss_ : float or None
-        Lowest training loss (None with early stopping).
+        Lowest finite training loss (None with early stopping).
     validation_scores_ : list of float or None
         Negative validation loss per epoch, with early stopping.
     best_validation_score_ : float or None

@@ -223,11 +223,12 @@ class VAETransformer(BaseNeuralTransformer):
     loss_curve_ : list of float
         Training loss per epoch: reconstruction + (warm-up weight) * KL, in nats
         per sample; the negative ELBO when ``beta=1`` and the warm-up is over.
+        Every epoch run is recorded, a diverged one's as inf or nan too.
     loss_parts_ : dict of list of float
         ``'reconstruction'`` (-E_q[log p(x|z)]) and ``'kl'`` (KL(q(z|x) || p(z)),
         unweighted) per epoch, averaged over samples.
     best_loss_ : float or None
-        Lowest training loss (None with early stopping).
+        Lowest finite training loss (None with early stopping).
     validation_scores_ : list of float or None
         Negative validation loss per epoch, with early stopping.
     best_validation_score_ : float or None
