@@ -17,7 +17,7 @@ class AutoencoderTransformer(BaseNeuralTransformer):
 
     The encoder is an MLP ``n_features -> hidden_layer_sizes -> n_components``
     and the decoder its mirror image. Both are trained together with Adam to
-    minimise the mean squared reconstruction error. With
+    minimise the squared reconstruction error ||x - x_hat||² / 2. With
     ``hidden_layer_sizes=()`` and ``activation="identity"`` this is the linear
     autoencoder, whose decoder spans the same subspace as :class:`PCA`'s
     components (in another basis).
@@ -51,11 +51,16 @@ class AutoencoderTransformer(BaseNeuralTransformer):
         optimum in about half the epochs, and deep ones train faster too.
     weight_decay : float, default=0.0
         Adam's L2 penalty.
-    max_iter : int, default=200
-        Maximum number of epochs (passes over the data).
+    max_iter : int, default=500
+        Maximum number of epochs (passes over the data). Default networks
+        converge in 120 to 240 epochs on the digits, raw, scaled to [0, 1] or
+        standardised.
     tol : float, default=1e-4
-        Training stops when the loss (or validation loss with early stopping)
-        has not improved by at least ``tol`` for ``n_iter_no_change`` epochs.
+        Relative tolerance of the stopping rule: training stops when, for more
+        than ``n_iter_no_change`` epochs in a row, the loss (the validation loss
+        with early stopping) has not improved on its best by ``tol`` times what
+        that best gains over the loss of predicting the mean of X. Relative, so
+        it means the same whatever the scale of X and its number of features.
     n_iter_no_change : int, default=10
         Epochs without improvement tolerated before stopping.
     early_stopping : bool, default=False
@@ -89,10 +94,11 @@ class AutoencoderTransformer(BaseNeuralTransformer):
         Training loss per epoch: half the squared reconstruction error summed
         over features, ||x - x_hat||² / 2, averaged over samples (that is
         n_features / 2 times the mean squared error per entry).
+        Every epoch run is recorded, a diverged one's as inf or nan too.
     loss_parts_ : dict
         Parts of the loss per epoch; empty for the autoencoder, whose loss has one part.
     best_loss_ : float or None
-        Lowest training loss (None with early stopping).
+        Lowest finite training loss (None with early stopping).
     validation_scores_ : list of float or None
         Negative validation loss per epoch, with early stopping.
     best_validation_score_ : float or None
@@ -141,7 +147,7 @@ class AutoencoderTransformer(BaseNeuralTransformer):
         batch_size="auto",
         learning_rate=3e-3,
         weight_decay=0.0,
-        max_iter=200,
+        max_iter=500,
         tol=1e-4,
         n_iter_no_change=10,
         early_stopping=False,
@@ -180,6 +186,12 @@ class AutoencoderTransformer(BaseNeuralTransformer):
             return 0.5 * ((module(xb) - xb) ** 2).sum(1).mean(), {}
 
         return loss
+
+    def _reference_losses(self, Xt):
+        # Predicting the mean costs ||x - mean||² / 2 per sample; a fit that ends
+        # above twice that has diverged.
+        null = 0.5 * float(torch.var(Xt, dim=0, correction=0).sum())
+        return null, 2 * null
 
     def _encode(self, X):
         return self.module_.encoder(X)

@@ -7,6 +7,7 @@ itself is :func:`skvae._training.train` for all of them.
 
 import copy
 import io
+import math
 import os
 import sys
 import warnings
@@ -44,6 +45,7 @@ from ._validation import (
     check_params,
     check_tensor,
 )
+from .exceptions import DivergenceWarning
 
 # Rows per forward pass at inference: bounds device memory for large X.
 _INFERENCE_ROWS = 8192
@@ -113,6 +115,13 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
     def fit(self, X, y=None):
         """Train the network on X.
 
+        Training that diverges (a loss that becomes infinite or NaN, or ends far
+        above where it started and above the loss of predicting the mean) keeps
+        its best weights, restarts the optimizer and raises a
+        :class:`~skvae.DivergenceWarning`. An interrupt (Ctrl-C) after the first
+        epoch keeps the epochs run and the best weights, with a warning; one
+        during the first epoch leaves the estimator as it was and propagates.
+
         Parameters
         ----------
         X : {array-like, torch.Tensor} of shape (n_samples, n_features)
@@ -147,25 +156,20 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         return self._fit(X, incremental=True)
 
     def _fit(self, X, incremental):
-        """Fit, or leave the estimator exactly as it was if anything goes wrong.
+        """Fit, or leave the estimator as it was if anything goes wrong.
 
-        A bad X, a diverging loss or an interrupt must not leave a half-updated
-        model behind: the attributes are restored, and so are the weights and
-        optimizer state that warm_start and partial_fit train in place.
+        Parameters and X are validated before the network is touched. A failure
+        during training restores the attributes, and :func:`~skvae._training.train`
+        puts back the weights that warm_start and partial_fit train in place (the
+        optimizer then restarts from a fresh state). A KeyboardInterrupt after at
+        least one epoch is not a failure: the epochs run are kept, with a warning.
         """
         saved = dict(self.__dict__)
-        in_place = hasattr(self, "module_") and (incremental or self.warm_start)
-        if in_place:
-            weights = copy.deepcopy(self.module_.state_dict())
-            optimizer_state = copy.deepcopy(self.optimizer_.state_dict())
         try:
             return self._fit_or_raise(X, incremental)
         except BaseException:
             self.__dict__.clear()
             self.__dict__.update(saved)
-            if in_place:
-                self.module_.load_state_dict(weights)
-                self.optimizer_.load_state_dict(optimizer_state)
             raise
 
     def _fit_or_raise(self, X, incremental):
@@ -206,6 +210,7 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         batch_size = min(200, n) if self.batch_size == "auto" else min(self.batch_size, n)
         max_iter = 1 if incremental else self.max_iter
 
+        null_loss, diverged_above = self._reference_losses(Xt)
         history = train(
             self.module_,
             self._make_loss(noise_gen),
@@ -216,6 +221,8 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
             max_iter=max_iter,
             tol=self.tol,
             n_iter_no_change=self.n_iter_no_change,
+            null_loss=null_loss,
+            diverged_above=diverged_above,
             X_val=X_val,
             verbose=bool(self.verbose),
             desc=type(self).__name__,
@@ -223,24 +230,23 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
             monitor_from=self._monitor_from(),
         )
         self.loss_curve_ = self.loss_curve_ + history["loss"]
-        for name, values in history["parts"].items():
-            self.loss_parts_[name] = self.loss_parts_.get(name, []) + values
+        self.loss_parts_ = {
+            name: self.loss_parts_.get(name, []) + values
+            for name, values in history["parts"].items()
+        }
         self.n_iter_ += history["n_iter"]
         if early_stopping:
             # Higher is better, as for sklearn's MLP: the negative validation loss.
             self.validation_scores_ = [-v for v in history["val_loss"]]
-            self.best_validation_score_ = max(self.validation_scores_)
+            self.best_validation_score_ = max(
+                (v for v in self.validation_scores_ if math.isfinite(v)), default=-math.inf
+            )
         else:
             self.validation_scores_ = None
             self.best_validation_score_ = None
-        self.best_loss_ = None if early_stopping else min(self.loss_curve_)
-        if not incremental and not history["converged"]:
-            warnings.warn(
-                f"{type(self).__name__} stopped after max_iter={self.max_iter} epochs "
-                "without converging. Raise 'max_iter', or 'tol' to stop sooner.",
-                ConvergenceWarning,
-                stacklevel=caller_stacklevel(),
-            )
+        finite = [v for v in self.loss_curve_ if math.isfinite(v)]
+        self.best_loss_ = None if early_stopping else min(finite, default=math.inf)
+        self._warn_about_training(history, incremental)
         with torch.inference_mode(), cpu_fast_math(self.device_):
             self._after_fit(Xt, incremental)
         return self
@@ -252,6 +258,47 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         reuses another's batch order or noise, whatever the number of calls.
         """
         return spawn_seed(self._seed, purpose, call)
+
+    def _warn_about_training(self, history, incremental):
+        """Say how training ended when it did not converge."""
+        name = type(self).__name__
+        kept = history["best_epoch"]
+        if kept == 0:
+            kept_text = "the initial weights"
+        elif kept == self.n_iter_ - history["n_iter"]:
+            kept_text = f"the weights this call started from (epoch {kept})"
+        else:
+            kept_text = f"the weights of epoch {kept}"
+        if history["diverged"]:
+            last = (history["val_loss"] or history["loss"])[-1]
+            warnings.warn(
+                f"{name} diverged: its loss went from {history['start_loss']:.4g} before "
+                f"training to {last:.4g} at epoch {self.n_iter_}. It keeps {kept_text} "
+                f"(loss {history['best_loss']:.4g}) and a fresh optimizer state. Lower "
+                f"learning_rate (now {self.learning_rate!r}), or scale X (e.g. StandardScaler).",
+                DivergenceWarning,
+                stacklevel=caller_stacklevel(),
+            )
+        elif history["interrupted"]:
+            warnings.warn(
+                f"{name} training was interrupted after {self.n_iter_} epochs. It keeps "
+                f"{kept_text} (loss {history['best_loss']:.4g}) and is fitted: call fit with "
+                "warm_start=True, or partial_fit, to train further.",
+                UserWarning,
+                stacklevel=caller_stacklevel(),
+            )
+        elif not incremental and not history["converged"]:
+            warnings.warn(
+                f"{name} stopped after max_iter={self.max_iter} epochs "
+                "without converging. Raise 'max_iter', or 'tol' to stop sooner.",
+                ConvergenceWarning,
+                stacklevel=caller_stacklevel(),
+            )
+
+    def _reference_losses(self, Xt):
+        """Hook: the loss of predicting the mean of Xt, and the loss above which training
+        has diverged, as two floats (see :func:`~skvae._training.train`)."""
+        raise NotImplementedError
 
     def _architecture(self):
         params = self.get_params()

@@ -4,13 +4,16 @@ A plain function: a module, a loss and a tensor of data in; a history out.
 The estimators differ in the module and the loss they pass, never in the loop.
 """
 
-import copy
 import math
 
 import torch
 from tqdm.auto import tqdm
 
 from ._device import cpu_fast_math
+
+# Rows on which the loss before training is measured when there is no validation
+# set: a stable estimate, and a fraction of an epoch on large X.
+_START_ROWS = 1024
 
 
 def _mean_loss(module, loss_fn, X, batch_size, epoch):
@@ -26,6 +29,29 @@ def _mean_loss(module, loss_fn, X, batch_size, epoch):
     return float(total) / n, {k: float(v) / n for k, v in parts_total.items()}
 
 
+class _Weights:
+    """Copies of a module's weights (parameters and buffers), on its own device.
+
+    ``start``: the weights training began from; ``best``: those of the lowest
+    loss so far, copied only when the loss improves. No optimizer state is copied.
+    """
+
+    def __init__(self, module):
+        self.module = module
+        self.start = {k: v.detach().clone() for k, v in module.state_dict().items()}
+        self.best = self.start
+
+    def save_best(self):
+        if self.best is self.start:
+            self.best = {k: v.clone() for k, v in self.start.items()}
+        with torch.no_grad():
+            for name, value in self.module.state_dict().items():
+                self.best[name].copy_(value)
+
+    def restore(self, which):
+        self.module.load_state_dict(getattr(self, which))
+
+
 def train(
     module,
     loss_fn,
@@ -37,6 +63,8 @@ def train(
     max_iter,
     tol,
     n_iter_no_change,
+    null_loss=0.0,
+    diverged_above=math.inf,
     X_val=None,
     verbose=False,
     desc="training",
@@ -44,6 +72,15 @@ def train(
     monitor_from=0,
 ):
     """Train ``module`` on ``X`` with minibatches until the loss stops improving.
+
+    The loss is first measured on the weights training starts from. Training
+    then keeps a copy of the weights of its best epoch, which it restores when
+    it is interrupted (KeyboardInterrupt) after at least one full epoch, and at
+    the end when ``X_val`` is given. When the loss diverges, it restores the best
+    epoch's weights if they measure no worse than the starting ones, else the
+    starting ones, and clears the optimizer's state. An interrupt before the
+    first epoch ends, or any other exception, puts back the starting weights,
+    clears the optimizer's state if a step was taken, and propagates.
 
     Parameters
     ----------
@@ -64,10 +101,21 @@ def train(
     max_iter : int
         Number of epochs at most.
     tol, n_iter_no_change : float, int
-        Training stops when the monitored loss has not improved by at least ``tol``
-        for more than ``n_iter_no_change`` consecutive epochs (scikit-learn's MLP rule).
-        The monitored loss is the validation loss when ``X_val`` is given, else the
-        training loss.
+        Training stops when the monitored loss has not improved by at least
+        ``tol * |null_loss - best|`` for more than ``n_iter_no_change`` consecutive
+        epochs, ``best`` being the lowest monitored loss so far: scikit-learn's MLP
+        rule, with ``tol`` relative to what training has gained over predicting the
+        mean, so that it means the same whatever the scale of X and its number of
+        features. The monitored loss is the validation loss when ``X_val`` is
+        given, else the training loss.
+    null_loss : float, default=0.0
+        The loss of a model that predicts the mean of X whatever its input. The
+        default makes ``tol`` relative to the best loss itself.
+    diverged_above : float, default=math.inf
+        Training has diverged when the mean of its last ``n_iter_no_change + 1``
+        monitored losses (after ``monitor_from``) is not finite, or above both this
+        value and the loss it started from. A non-finite loss also ends training
+        at once.
     X_val : torch.Tensor of shape (n_val, n_features), default=None
         Held-out rows. When given, the weights of the best validation epoch are
         restored at the end.
@@ -81,72 +129,154 @@ def train(
     monitor_from : int, default=0
         Index of the first epoch that the stopping rule and the choice of best
         weights look at. Earlier epochs are trained and recorded but not compared:
-        during a KL warm-up the objective itself changes from epoch to epoch.
+        during a KL warm-up the objective itself changes from epoch to epoch. The
+        loss before training is measured with the objective of this epoch.
 
     Returns
     -------
     history : dict
         ``loss`` (training loss per epoch), ``parts`` (dict of lists, per epoch),
-        ``val_loss`` (per epoch, empty without ``X_val``), ``n_iter`` (epochs run)
-        and ``converged`` (whether the stopping rule ended training).
+        ``val_loss`` (per epoch, empty without ``X_val``), ``n_iter`` (epochs run),
+        ``converged`` (whether the stopping rule ended training), ``start_loss``
+        (the monitored loss before the first epoch), ``best_epoch`` and
+        ``best_loss`` (the epoch whose weights the module holds if they were
+        restored, counted from 1, ``first_epoch`` for the starting weights, and
+        their monitored loss), ``diverged`` and ``interrupted``.
     """
     n_samples = X.shape[0]
-    history = {"loss": [], "parts": {}, "val_loss": [], "n_iter": 0, "converged": False}
-    best, bad_epochs, best_state = math.inf, 0, None
+    history = {
+        "loss": [],
+        "parts": {},
+        "val_loss": [],
+        "n_iter": 0,
+        "converged": False,
+        "start_loss": None,
+        "best_epoch": first_epoch,
+        "best_loss": None,
+        "diverged": False,
+        "interrupted": False,
+    }
+    weights = _Weights(module)
+    stepped = False
     bar = tqdm(total=max_iter, desc=desc, disable=not verbose, leave=True, unit="epoch")
-    with cpu_fast_math(X.device):
-        for i in range(max_iter):
-            epoch = first_epoch + i
-            module.train()
-            order = torch.randperm(n_samples, generator=generator).to(X.device)
-            # Sums stay on the device: one host sync per epoch, not per batch.
-            total = torch.zeros((), device=X.device)
-            parts_total = {}
-            for start in range(0, n_samples, batch_size):
-                xb = X[order[start : start + batch_size]]  # (batch, n_features)
-                loss, parts = loss_fn(module, xb, epoch)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                total += loss.detach() * xb.shape[0]
-                for name, value in parts.items():
-                    parts_total[name] = parts_total.get(name, 0.0) + value * xb.shape[0]
-            epoch_loss = total.item() / n_samples
-            if not math.isfinite(epoch_loss):
-                bar.close()
-                raise FloatingPointError(
-                    f"The training loss became {epoch_loss} at epoch {epoch + 1}. "
-                    "Lower 'learning_rate', scale X (e.g. StandardScaler), or check X "
-                    "for extreme values."
-                )
-            history["loss"].append(epoch_loss)
-            for name, value in parts_total.items():
-                history["parts"].setdefault(name, []).append(float(value) / n_samples)
-            monitored = epoch_loss
-            if X_val is not None:
-                module.eval()
-                with torch.no_grad():
-                    monitored, _ = _mean_loss(module, loss_fn, X_val, batch_size, epoch)
-                history["val_loss"].append(monitored)
-            history["n_iter"] = i + 1
-            bar.update(1)
-            postfix = {"loss": f"{epoch_loss:.4g}"}
-            if X_val is not None:
-                postfix["val_loss"] = f"{monitored:.4g}"
-            bar.set_postfix(postfix, refresh=False)
 
-            if epoch < monitor_from:
-                continue
-            bad_epochs = bad_epochs + 1 if monitored > best - tol else 0
-            if monitored < best:
-                best = monitored
+    def measure(X_eval):
+        """The loss of the current weights, with the objective of the first monitored epoch."""
+        module.eval()
+        with torch.no_grad():
+            loss, _ = _mean_loss(
+                module, loss_fn, X_eval, batch_size, max(first_epoch, monitor_from)
+            )
+        return loss
+
+    try:
+        with cpu_fast_math(X.device):
+            if X_val is None:
+                rows = torch.randperm(n_samples, generator=generator)[:_START_ROWS]
+                X_start = X[rows.to(X.device)]
+            else:
+                X_start = X_val
+            start = measure(X_start)
+            if not math.isfinite(start):
+                raise FloatingPointError(
+                    f"The loss is {start} before training, on the network's starting "
+                    "weights. Scale X (e.g. StandardScaler), or check X for extreme values."
+                )
+            history["start_loss"] = history["best_loss"] = start
+            best, bad_epochs = math.inf, 0
+            for i in range(max_iter):
+                epoch = first_epoch + i
+                module.train()
+                order = torch.randperm(n_samples, generator=generator).to(X.device)
+                # Sums stay on the device: one host sync per epoch, not per batch.
+                total = torch.zeros((), device=X.device)
+                parts_total = {}
+                for start_row in range(0, n_samples, batch_size):
+                    xb = X[order[start_row : start_row + batch_size]]  # (batch, n_features)
+                    loss, parts = loss_fn(module, xb, epoch)
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    optimizer.step()
+                    stepped = True
+                    total += loss.detach() * xb.shape[0]
+                    for name, value in parts.items():
+                        parts_total[name] = parts_total.get(name, 0.0) + value * xb.shape[0]
+                epoch_loss = total.item() / n_samples
+                history["loss"].append(epoch_loss)
+                for name, value in parts_total.items():
+                    history["parts"].setdefault(name, []).append(float(value) / n_samples)
+                monitored = epoch_loss
                 if X_val is not None:
-                    best_state = copy.deepcopy(module.state_dict())
-            if bad_epochs > n_iter_no_change:
-                history["converged"] = True
-                break
-    bar.close()
-    if best_state is not None:
-        module.load_state_dict(best_state)
+                    if math.isfinite(epoch_loss):
+                        module.eval()
+                        with torch.no_grad():
+                            monitored, _ = _mean_loss(module, loss_fn, X_val, batch_size, epoch)
+                    history["val_loss"].append(monitored)
+                history["n_iter"] = i + 1
+                bar.update(1)
+                postfix = {"loss": f"{epoch_loss:.4g}"}
+                if X_val is not None:
+                    postfix["val_loss"] = f"{monitored:.4g}"
+                bar.set_postfix(postfix, refresh=False)
+
+                if not math.isfinite(monitored):
+                    break
+                if epoch < monitor_from:
+                    continue
+                if monitored < history["best_loss"]:
+                    history["best_loss"], history["best_epoch"] = monitored, epoch + 1
+                    weights.save_best()
+                scale = abs(null_loss - min(best, monitored))
+                bad_epochs = bad_epochs + 1 if monitored > best - tol * scale else 0
+                best = min(best, monitored)
+                if bad_epochs > n_iter_no_change:
+                    history["converged"] = True
+                    break
+            if history["n_iter"]:
+                # The mean of the last epochs, as one noisy epoch does not make a divergence.
+                curve = history["val_loss" if X_val is not None else "loss"]
+                tail = (curve[max(0, monitor_from - first_epoch) :] or curve)[
+                    -n_iter_no_change - 1 :
+                ]
+                final = sum(tail) / len(tail)
+                history["diverged"] = not math.isfinite(final) or final > max(start, diverged_above)
+            if history["diverged"]:
+                _recover(weights, optimizer, history, lambda: measure(X_start), first_epoch)
+    except KeyboardInterrupt:
+        if not history["n_iter"]:
+            _roll_back(weights, optimizer, stepped)
+            raise
+        history["interrupted"] = True
+    except BaseException:
+        _roll_back(weights, optimizer, stepped)
+        raise
+    finally:
+        bar.close()
+    if history["interrupted"] or (X_val is not None and not history["diverged"]):
+        weights.restore("best")
     module.eval()
     return history
+
+
+def _recover(weights, optimizer, history, measure, first_epoch):
+    """After divergence: the best weights that measure no worse than the starting ones."""
+    history["converged"] = False
+    optimizer.state.clear()  # its moments hold the gradients of the diverging steps
+    if weights.best is weights.start:
+        weights.restore("start")
+        return
+    # An epoch's loss is taken while its steps are, and its last steps may already
+    # diverge: the weights kept are measured again.
+    weights.restore("best")
+    kept = measure()
+    if not kept <= history["start_loss"]:  # NaN included
+        kept, history["best_epoch"] = history["start_loss"], first_epoch
+        weights.restore("start")
+    history["best_loss"] = kept
+
+
+def _roll_back(weights, optimizer, stepped):
+    """Put the starting weights back; the optimizer's moments no longer match them."""
+    weights.restore("start")
+    if stepped:
+        optimizer.state.clear()

@@ -186,8 +186,11 @@ class VAETransformer(BaseNeuralTransformer):
     max_iter : int, default=200
         Maximum number of epochs (passes over the data).
     tol : float, default=1e-4
-        Training stops when the loss (or validation loss with early stopping)
-        has not improved by at least ``tol`` for ``n_iter_no_change`` epochs.
+        Relative tolerance of the stopping rule: training stops when, for more
+        than ``n_iter_no_change`` epochs in a row, the loss (the validation loss
+        with early stopping) has not improved on its best by ``tol`` times what
+        that best gains over the loss of predicting the mean of X. Relative, so
+        it means the same whatever the scale of X and its number of features.
     n_iter_no_change : int, default=10
         Epochs without improvement tolerated before stopping.
     early_stopping : bool, default=False
@@ -223,11 +226,12 @@ class VAETransformer(BaseNeuralTransformer):
     loss_curve_ : list of float
         Training loss per epoch: reconstruction + (warm-up weight) * KL, in nats
         per sample; the negative ELBO when ``beta=1`` and the warm-up is over.
+        Every epoch run is recorded, a diverged one's as inf or nan too.
     loss_parts_ : dict of list of float
         ``'reconstruction'`` (-E_q[log p(x|z)]) and ``'kl'`` (KL(q(z|x) || p(z)),
         unweighted) per epoch, averaged over samples.
     best_loss_ : float or None
-        Lowest training loss (None with early stopping).
+        Lowest finite training loss (None with early stopping).
     validation_scores_ : list of float or None
         Negative validation loss per epoch, with early stopping.
     best_validation_score_ : float or None
@@ -346,14 +350,45 @@ class VAETransformer(BaseNeuralTransformer):
     def _check_training_values(self, Xt):
         _check_unit_interval(Xt, self.likelihood)
 
+    def _output_offset(self, mean):
+        """The decoder output that predicts ``mean``: the logit of it for the Bernoulli ones."""
+        if self.likelihood in UNIT_INTERVAL:
+            return torch.logit(mean.clamp(_LOGIT_CLIP, 1 - _LOGIT_CLIP))
+        return mean
+
     def _build_module(self, Xt, generator):
         mean = Xt.mean(0)  # (n_features,)
-        logits = self.likelihood in UNIT_INTERVAL
-        offset = torch.logit(mean.clamp(_LOGIT_CLIP, 1 - _LOGIT_CLIP)) if logits else mean
         module = VAE(
-            mean, self.n_components, tuple(self.hidden_layer_sizes), self.activation, offset
+            mean,
+            self.n_components,
+            tuple(self.hidden_layer_sizes),
+            self.activation,
+            self._output_offset(mean),
         )
         return materialize(module, generator, self.device_)
+
+    def _reference_losses(self, Xt):
+        # The loss of q(z|x) = p(z), which costs no KL, with a decoder that outputs
+        # the mean of X; training has diverged above it plus a nat per feature.
+        n, d = Xt.shape
+        mean = Xt.mean(0)  # (n_features,)
+        if self.likelihood == "gaussian":
+            sq = float(torch.var(Xt, dim=0, correction=0).sum())  # E||x - mean||²
+            if self.noise_variance == "learned":
+                c = max(sq / d, _MIN_NOISE_VARIANCE)
+            else:
+                c = float(self.noise_variance)
+            null = 0.5 * (sq / c + d * (_LOG_2PI + math.log(c)))
+        else:
+            out = self._output_offset(mean)
+            null = (
+                -sum(
+                    float(log_likelihood(self.likelihood, xb, out.expand_as(xb)).sum())
+                    for xb in Xt.split(_INFERENCE_ROWS)
+                )
+                / n
+            )
+        return null, null + d
 
     def _monitor_from(self):
         return self.kl_warmup

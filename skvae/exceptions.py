@@ -1,6 +1,22 @@
 """Warnings skvae raises, beside scikit-learn's own (e.g. ``ConvergenceWarning``)."""
 
-__all__ = ["PosteriorCollapseWarning"]
+from sklearn.exceptions import ConvergenceWarning
+
+__all__ = ["DivergenceWarning", "PosteriorCollapseWarning"]
+
+
+class DivergenceWarning(ConvergenceWarning):
+    """Raised when training a neural estimator diverged.
+
+    :class:`~skvae.AutoencoderTransformer` and :class:`~skvae.VAETransformer`
+    warn when the training loss became infinite or NaN, or ended above both the
+    loss training started from and a bound well above the loss of predicting the
+    mean of X. The estimator then keeps the weights of its best epoch (possibly
+    the weights it started from) and resets its optimizer, so it stays usable;
+    a lower ``learning_rate`` or a scaled X usually trains. A subclass of
+    :class:`~sklearn.exceptions.ConvergenceWarning`, so filters for that
+    warning apply to it too.
+    """
 
 
 class PosteriorCollapseWarning(UserWarning):

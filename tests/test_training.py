@@ -71,7 +71,8 @@ def test_history_counts_every_batch_and_epoch():
     module, optimizer, X, g = toy(n=50)
 
     def loss(module, xb, epoch):
-        steps.append((epoch, len(xb)))
+        if torch.is_grad_enabled():  # not the measure of the loss before training
+            steps.append((epoch, len(xb)))
         return mse(module, xb, epoch)
 
     history = train(
@@ -116,15 +117,48 @@ def test_validation_restores_best_weights():
     assert final == pytest.approx(min(history["val_loss"]), rel=1e-5)
 
 
-def test_diverging_loss_raises():
+def test_non_finite_loss_ends_training_and_restores_the_best_weights():
+    module, optimizer, X, g = toy()
+
+    def loss(module, xb, epoch):
+        value = mse(module, xb, epoch)[0]
+        return (value * math.inf if epoch >= 2 else value), {}
+
+    params = dict(generator=g, batch_size=16, max_iter=10, tol=0.0, n_iter_no_change=100)
+    history = train(module, loss, optimizer, X, **params)
+    assert history["diverged"] and not history["converged"]
+    assert history["n_iter"] == 3 and not math.isfinite(history["loss"][-1])
+    assert history["best_epoch"] == 2 and history["best_loss"] < history["start_loss"]
+    assert not optimizer.state  # the moments of the diverging steps are gone
+    with torch.no_grad():  # the loss reported is that of the weights kept
+        assert ((module(X) - X) ** 2).mean().item() == pytest.approx(history["best_loss"])
+
+
+def test_loss_far_above_its_start_is_divergence():
+    module, optimizer, X, g = toy()
+    weights = [p.detach().clone() for p in module.parameters()]
+
+    def loss(module, xb, epoch):
+        value = mse(module, xb, epoch)[0]
+        return (value + 1e6 if epoch >= 1 else value), {}
+
+    params = dict(generator=g, batch_size=16, max_iter=3, tol=0.0, n_iter_no_change=100)
+    history = train(module, loss, optimizer, X, diverged_above=1e3, **params)
+    assert history["diverged"] and history["n_iter"] == 3 and history["best_epoch"] == 1
+    # Below the bound it is not divergence, and the weights trained are kept.
+    module, optimizer, X, g = toy()
+    history = train(module, loss, optimizer, X, diverged_above=1e7, **params)
+    assert not history["diverged"] and history["best_epoch"] == 1
+    assert not all(torch.equal(a, b) for a, b in zip(weights, module.parameters()))
+
+
+def test_non_finite_loss_before_training_raises():
     module, optimizer, X, g = toy()
 
     def loss(module, xb, epoch):
         return mse(module, xb, epoch)[0] * math.inf, {}
 
-    with pytest.raises(
-        FloatingPointError, match=r"became (inf|nan) at epoch 1. Lower 'learning_rate'"
-    ):
+    with pytest.raises(FloatingPointError, match=r"The loss is (inf|nan) before training.*Scale X"):
         train(
             module,
             loss,
@@ -136,6 +170,33 @@ def test_diverging_loss_raises():
             tol=0.0,
             n_iter_no_change=1,
         )
+
+
+def test_tol_is_relative_to_the_gain_over_the_null_loss():
+    # The same curve, scaled: the stopping epoch does not change.
+    n_iter = []
+    for scale in (1e-3, 1.0, 1e3):
+        module, optimizer, X, g = toy()
+
+        def loss(module, xb, epoch, scale=scale):
+            return scale * mse(module, xb, epoch)[0], {}
+
+        null = scale * X.var(0, correction=0).sum().item() / 3
+        history = train(
+            module,
+            loss,
+            optimizer,
+            X,
+            generator=g,
+            batch_size=16,
+            max_iter=200,
+            tol=1e-2,
+            n_iter_no_change=2,
+            null_loss=null,
+        )
+        assert history["converged"]
+        n_iter.append(history["n_iter"])
+    assert n_iter[0] == n_iter[1] == n_iter[2] < 200
 
 
 def test_same_generator_seed_same_history():

@@ -1,3 +1,4 @@
+import contextlib
 import copy
 import math
 import pickle
@@ -16,7 +17,7 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
-from skvae import PCA, AutoencoderTransformer, VAETransformer
+from skvae import PCA, AutoencoderTransformer, DivergenceWarning, VAETransformer
 from skvae._device import accelerators
 from skvae._likelihoods import cb_mean, cb_quantile, cb_sample, log_likelihood
 from skvae._modules import materialize
@@ -35,19 +36,29 @@ FAST = dict(
 SLOW = dict(max_iter=100, batch_size=32, learning_rate=3e-3)
 
 
-def quiet_fit(est, X):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
+def few_epochs(est, X):
+    """Fit for a test that runs fewer epochs than training needs, on purpose."""
+    with pytest.warns(ConvergenceWarning, match=r"stopped after max_iter=\d+ epochs"):
         return est.fit(X)
 
 
-def api_fit(est, X):
+def converged_fit(est, X):
+    """Fit that must converge: a ConvergenceWarning fails the test."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        return est.fit(X)
+
+
+def collapse_expected(fit, est, X):
     """Fit for a test of the interface on a few rows and epochs, where a collapsed
     posterior is expected and beside the point."""
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
         warnings.simplefilter("ignore", PosteriorCollapseWarning)
-        return est.fit(X)
+        return fit(est, X)
+
+
+def api_fit(est, X):
+    return collapse_expected(few_epochs, est, X)
 
 
 def recon_mse(est, X):
@@ -62,7 +73,7 @@ def digits():
 @pytest.fixture(scope="module")
 def fitted(digits):
     est = VAETransformer(n_components=4, likelihood="bernoulli", **{**FAST, "max_iter": 30})
-    return quiet_fit(est, digits)
+    return few_epochs(est, digits)
 
 
 # ----------------------------------------------------------------- the bound
@@ -111,7 +122,7 @@ def low_rank():
 def test_linear_vae_bounds_its_exact_log_likelihood(low_rank):
     # With a linear decoder, p(x) = N(b, W Wᵀ + cI) in closed form: the ELBO must lie
     # below it and the IWAE bound approach it, which holds only with every constant right.
-    est = quiet_fit(
+    est = few_epochs(
         VAETransformer(
             n_components=2,
             activation="identity",
@@ -155,17 +166,16 @@ def test_score_is_repeatable_and_row_independent(fitted, digits):
 
 # ------------------------------------------------------------ estimator API
 def test_fit_transform_equals_fit_then_transform(digits):
-    a = quiet_fit(VAETransformer(**FAST), digits).transform(digits)
+    a = few_epochs(VAETransformer(**FAST), digits).transform(digits)
     b = VAETransformer(**FAST)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
+    with pytest.warns(ConvergenceWarning, match=r"max_iter=15 epochs"):
         np.testing.assert_array_equal(b.fit_transform(digits), a)
 
 
 def test_same_seed_same_results_other_seed_differs(digits):
     X = digits[:150]
-    a, b = (quiet_fit(VAETransformer(**FAST), X) for _ in range(2))
-    c = quiet_fit(VAETransformer(**{**FAST, "random_state": 1}), X)
+    a, b = (few_epochs(VAETransformer(**FAST), X) for _ in range(2))
+    c = few_epochs(VAETransformer(**{**FAST, "random_state": 1}), X)
     np.testing.assert_array_equal(a.transform(X), b.transform(X))
     np.testing.assert_array_equal(a.score_samples(X), b.score_samples(X))
     np.testing.assert_array_equal(a.sample(3, random_state=0), b.sample(3, random_state=0))
@@ -229,9 +239,18 @@ def test_default_vae_is_useful_on_scaled_digits(scaler):
     accuracy = {}
     for name, reducer in [("pca", PCA(8)), ("vae", VAETransformer(8, random_state=0))]:
         pipe = make_pipeline(scaler, reducer, LogisticRegression(max_iter=2000))
-        with warnings.catch_warnings():
+        # A finding, pinned: the default VAE's loss is still falling at max_iter on the
+        # digits, scaled either way, by more than the default tol.
+        still_falling = name == "vae"
+        with (
+            warnings.catch_warnings(),
+            (
+                pytest.warns(ConvergenceWarning, match=r"max_iter=200")
+                if still_falling
+                else contextlib.nullcontext()
+            ),
+        ):
             warnings.simplefilter("error", PosteriorCollapseWarning)
-            warnings.simplefilter("ignore", ConvergenceWarning)
             accuracy[name] = pipe.fit(X_train, y_train).score(X_test, y_test)
     assert pipe[1].n_active_units_ >= 4
     assert accuracy["vae"] > accuracy["pca"] - 0.03
@@ -240,8 +259,18 @@ def test_default_vae_is_useful_on_scaled_digits(scaler):
 def test_collapsed_posterior_warns_at_the_callers_line(digits):
     # c = 1 is about 14 times the pixel variance of digits / 16: nothing is worth encoding.
     with pytest.warns(PosteriorCollapseWarning, match=r"0 of 3 latent units are active") as rec:
-        quiet_fit(VAETransformer(3, noise_variance=1.0, **{**FAST, "max_iter": 40}), digits)
+        few_epochs(VAETransformer(3, noise_variance=1.0, **{**FAST, "max_iter": 40}), digits)
     assert rec[0].filename == __file__
+
+
+def test_diverging_fit_warns_and_stays_usable(digits):
+    vae = VAETransformer(3, **{**FAST, "learning_rate": 10.0})
+    message = r"VAETransformer diverged: .* to nan at epoch 1\. It keeps the initial weights"
+    # The initial network encodes nothing yet, and that is said too.
+    with pytest.warns(PosteriorCollapseWarning), pytest.warns(DivergenceWarning, match=message):
+        vae.fit(digits)
+    assert vae.n_iter_ == 1 and np.isnan(vae.loss_curve_[0])
+    assert np.isfinite(vae.transform(digits)).all() and np.isfinite(vae.score(digits))
 
 
 def test_grid_search_uses_score(digits):
@@ -258,8 +287,7 @@ def test_grid_search_uses_score(digits):
 def test_set_output_pandas(digits):
     pd = pytest.importorskip("pandas")
     est = VAETransformer(n_components=3, **FAST).set_output(transform="pandas")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
+    with pytest.warns(ConvergenceWarning, match=r"max_iter=15 epochs"):
         out = est.fit_transform(pd.DataFrame(digits[:50]).add_prefix("px"))
     assert list(out.columns) == ["vaetransformer0", "vaetransformer1", "vaetransformer2"]
 
@@ -300,16 +328,16 @@ def test_bad_n_importance(fitted, digits):
 
 # -------------------------------------------------------------- diagnostics
 def test_noise_variance_trades_reconstruction_for_regularity(digits):
-    small = quiet_fit(VAETransformer(n_components=4, noise_variance=0.01, **FAST), digits)
+    small = few_epochs(VAETransformer(n_components=4, noise_variance=0.01, **FAST), digits)
     with pytest.warns(PosteriorCollapseWarning):  # c = 1 is 14x the pixel variance
-        big = quiet_fit(VAETransformer(n_components=4, noise_variance=1.0, **FAST), digits)
+        big = few_epochs(VAETransformer(n_components=4, noise_variance=1.0, **FAST), digits)
     assert small.noise_variance_ == 0.01 and big.noise_variance_ == 1.0  # as given
     assert recon_mse(small, digits) < recon_mse(big, digits)
     assert small.kl_per_dimension_.sum() > big.kl_per_dimension_.sum()
 
 
 def test_kl_warmup_weights_early_epochs(digits):
-    est = quiet_fit(VAETransformer(kl_warmup=4, beta=2.0, **{**FAST, "max_iter": 6}), digits)
+    est = few_epochs(VAETransformer(kl_warmup=4, beta=2.0, **{**FAST, "max_iter": 6}), digits)
     rec, kl = np.array(est.loss_parts_["reconstruction"]), np.array(est.loss_parts_["kl"])
     weight = 2.0 * np.minimum(1.0, np.arange(6) / 4)  # 0, 0.5, 1, 1.5, 2, 2
     np.testing.assert_allclose(est.loss_curve_, rec + weight * kl, rtol=1e-5)
@@ -319,13 +347,18 @@ def test_stopping_rule_waits_for_the_end_of_warmup(digits):
     # tol so large that no epoch counts as an improvement: stop after n_iter_no_change + 2
     # epochs of monitoring, which only starts once the KL weight is full.
     params = {**FAST, "max_iter": 30, "tol": 1e9, "n_iter_no_change": 1}
-    assert api_fit(VAETransformer(**params), digits[:50]).n_iter_ == 3
-    assert api_fit(VAETransformer(kl_warmup=5, **params), digits[:50]).n_iter_ == 8
+
+    def fit(est, X):
+        return est.fit(X)
+
+    assert collapse_expected(fit, VAETransformer(**params), digits[:50]).n_iter_ == 3
+    assert collapse_expected(fit, VAETransformer(kl_warmup=5, **params), digits[:50]).n_iter_ == 8
 
 
 def test_active_units_count_collapsed_dimensions(low_rank):
-    params = {**FAST, **SLOW, "max_iter": 300}
-    est = quiet_fit(VAETransformer(n_components=6, noise_variance=0.1, **params), low_rank)
+    # 300 epochs whatever the stopping rule says: the unused units take that long to collapse.
+    params = {**FAST, **SLOW, "max_iter": 300, "tol": 0.0, "n_iter_no_change": 300}
+    est = few_epochs(VAETransformer(n_components=6, noise_variance=0.1, **params), low_rank)
     activity = est.transform(low_rank).var(0)
     np.testing.assert_array_equal(est.active_units_, activity > 0.01)
     # Two factors generate the data: the two units that carry them are active, the
@@ -352,8 +385,8 @@ def test_accelerator_agrees_with_cpu(fitted, digits, device):
 @pytest.mark.parametrize("device", accelerators() or ["cuda"])
 def test_training_on_accelerator_matches_cpu_quality(digits, device):
     params = dict(n_components=4, likelihood="bernoulli", **{**FAST, "max_iter": 30})
-    cpu = quiet_fit(VAETransformer(**params), digits)
-    acc = quiet_fit(VAETransformer(**{**params, "device": device}), digits)
+    cpu = few_epochs(VAETransformer(**params), digits)
+    acc = few_epochs(VAETransformer(**{**params, "device": device}), digits)
     assert acc.device_.type == device
     Xt = torch.as_tensor(digits, device=device)
     assert acc.transform(Xt).device.type == device
@@ -390,8 +423,8 @@ def test_vae_samples_look_like_data_where_autoencoder_samples_do_not():
     nearest = NearestNeighbors(n_neighbors=1).fit(X_train)
     real = nearest.kneighbors(X_test)[0].mean()
     common = dict(hidden_layer_sizes=(128,), device="cpu", random_state=0)
-    ae = quiet_fit(AutoencoderTransformer(8, **common), X_train)
-    vae = quiet_fit(VAETransformer(8, likelihood="bernoulli", **common), X_train)
+    ae = converged_fit(AutoencoderTransformer(8, **common), X_train)
+    vae = converged_fit(VAETransformer(8, likelihood="bernoulli", **common), X_train)
     # The decoded points (observation_noise=False): noise would move both away from data.
     ae_samples = ae.sample(500, random_state=0, observation_noise=False)
     vae_samples = vae.sample(500, random_state=0, observation_noise=False)
@@ -434,7 +467,7 @@ def test_materialize_initialises_every_layer_type_reproducibly():
 
 # --------------------------------------------------- inference reads fitted state
 def test_set_params_after_fit_changes_nothing_until_the_next_fit(digits):
-    est = quiet_fit(VAETransformer(4, noise_variance=0.05, **FAST), digits)
+    est = few_epochs(VAETransformer(4, noise_variance=0.05, **FAST), digits)
     Z = est.transform(digits[:20])
     score, decoded = est.score(digits), est.inverse_transform(Z)
     est.set_params(noise_variance=0.01, likelihood="bernoulli", n_components=2)
@@ -446,7 +479,7 @@ def test_set_params_after_fit_changes_nothing_until_the_next_fit(digits):
 
 
 def test_learned_noise_variance_is_used_after_set_params(digits):
-    est = quiet_fit(VAETransformer(4, **FAST), digits)
+    est = few_epochs(VAETransformer(4, **FAST), digits)
     score = est.score(digits)
     assert est.set_params(noise_variance=1.0).score(digits) == score
 
@@ -489,11 +522,11 @@ def test_scores_do_not_depend_on_the_block_size(fitted, digits, monkeypatch):
 
 # --------------------------------------------------------- sample and likelihoods
 def test_sample_adds_the_observation_noise_that_score_assumes(digits):
-    est = quiet_fit(VAETransformer(4, noise_variance=0.05, **FAST), digits)
+    est = few_epochs(VAETransformer(4, noise_variance=0.05, **FAST), digits)
     noisy = est.sample(2000, random_state=0)
     mean = est.sample(2000, random_state=0, observation_noise=False)
     np.testing.assert_allclose((noisy - mean).var(), 0.05, rtol=0.05)
-    ae = quiet_fit(AutoencoderTransformer(4, **FAST), digits)
+    ae = few_epochs(AutoencoderTransformer(4, **FAST), digits)
     residual = ae.sample(2000, random_state=0) - ae.sample(
         2000, random_state=0, observation_noise=False
     )
@@ -549,7 +582,7 @@ def test_continuous_bernoulli_is_a_density_with_the_stated_mean(eta):
 
 
 def test_continuous_bernoulli_vae_scores_a_density(digits):
-    est = quiet_fit(VAETransformer(4, likelihood="continuous_bernoulli", **FAST), digits)
+    est = few_epochs(VAETransformer(4, likelihood="continuous_bernoulli", **FAST), digits)
     assert np.isfinite(est.score_samples(digits)).all()
     assert est.noise_variance_ is None and est.likelihood_ == "continuous_bernoulli"
     for X in (est.inverse_transform(est.transform(digits)), est.sample(50, random_state=0)):
