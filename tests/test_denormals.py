@@ -1,4 +1,4 @@
-"""Denormal floats: none left in the optimizer state."""
+"""Denormal floats: none left in the optimizer state, and the caller's flush-to-zero flag kept."""
 
 import copy
 
@@ -19,6 +19,10 @@ def n_denormal(tensors):
 
 def state_tensors(optimizer):
     return [v for state in optimizer.state.values() for v in state.values() if v.dim()]
+
+
+def flushes_on_this_thread():
+    return (torch.tensor(DENORMAL) * 1.0).item() == 0.0
 
 
 @pytest.fixture
@@ -75,3 +79,18 @@ def test_training_leaves_no_denormal_in_optimizer_state_or_weights(two_threads):
         loss.backward()
         plain.optimizer_.step()
     assert n_denormal(state_tensors(plain.optimizer_)) >= n_dead
+
+
+@pytest.mark.parametrize("flush", [False, True])
+def test_fit_keeps_the_callers_flush_denormal_setting(two_threads, flush):
+    if not torch.set_flush_denormal(flush):
+        pytest.skip("this CPU cannot flush denormals")
+    try:
+        X = mnist_like()
+        ae = fit(X, max_iter=2, random_state=0)
+        ae.partial_fit(X)
+        ae.transform(X)
+        assert flushes_on_this_thread() is flush
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_flush_denormal(False)
