@@ -218,7 +218,7 @@ def thread_scaling(make, X_np, n_rounds):
     wall = {key: [] for key in contenders}
     cpu = {key: [] for key in contenders}
     optimizers = {}
-    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
     for round_ in range(n_rounds + 1):  # round 0 is a warm-up, not timed
         for (name, n_threads), epochs in contenders.items():
             torch.set_num_threads(n_threads)
@@ -227,6 +227,9 @@ def thread_scaling(make, X_np, n_rounds):
             if round_:
                 wall[name, n_threads].append(time.perf_counter() - start)
                 cpu[name, n_threads].append(time.process_time() - start_cpu)
+        if round_:
+            times = ", ".join(f"{name} {n}t {wall[name, n][-1]:.2f}" for name, n in contenders)
+            print(f"round {round_} wall s: {times}", flush=True)
     torch.set_num_threads(threads)
     print(f"load average after:  {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
