@@ -22,9 +22,10 @@ _SWEEP_EVERY = 50
 def _zero_tiny_state(optimizer):
     """Set the optimizer's per-weight state entries below ``_TINY`` in magnitude to zero.
 
-    A weight whose gradient stops (an input pixel that is rarely non-zero, a dead
-    unit) keeps Adam moments that decay geometrically: exp_avg by beta1 = 0.9 a
-    step reaches the denormal range (below 1.2e-38 in float32) within a thousand
+    A weight whose gradient stops (into or out of a dead ReLU unit; or, without
+    the input centring the estimators do, from a pixel that is rarely non-zero)
+    keeps Adam moments that decay geometrically: exp_avg by beta1 = 0.9 a step
+    reaches the denormal range (below 1.2e-38 in float32) within a thousand
     steps, then stays at the smallest denormal, since 0.9 times it rounds back to
     it. Arithmetic on denormals is many times slower on x86 CPUs, and the flag that
     flushes them acts on the calling thread only, not on torch's worker threads.
@@ -84,6 +85,8 @@ def train(
         named scalar tensors (parts of the loss, detached) to record per epoch.
     optimizer : torch.optim.Optimizer
         Over ``module``'s parameters; its state carries over between calls.
+        State entries below 1e-30 in magnitude are set to zero, so that none
+        becomes denormal.
     X : torch.Tensor of shape (n_samples, n_features)
         Training data, already on the module's device.
     generator : torch.Generator
