@@ -11,10 +11,20 @@ Both are timed per epoch (median of several). skvae's epochs run its one
 training loop on the estimator's own module, loss and optimizer, as ``fit``
 does; what a one-epoch ``fit`` spends besides its epoch is printed too.
 
+On the CPU a second table compares one torch thread with two: the AE's epoch
+in skvae and in the plain loop (default Adam, the flush-denormal flag left as
+the process has it), the four contenders interleaved round by round so that a
+change in the machine's load hits them all. It reports the minimum and median
+wall time and process CPU time per epoch, and the load average before and after;
+on a machine shared with other work, wall times swing several-fold, while the
+CPU time of one thread barely moves. The figure of merit is skvae's two-thread /
+one-thread ratio against the plain loop's.
+
 Usage::
 
     python benchmarks/bench_training.py            # MNIST, 60000 rows
     python benchmarks/bench_training.py --quick    # 6000 rows, fewer repeats
+    python benchmarks/bench_training.py --threads-only --rounds 5
 """
 
 import argparse
@@ -144,6 +154,110 @@ def skvae_epoch(make, X_np, n_epochs):
     return epoch_seconds, fit_seconds - epoch_seconds
 
 
+def plain_ae_epochs(X, batch_size):
+    """One epoch per call of the plain AE loop; keeps its model and optimizer between calls."""
+    torch.manual_seed(0)
+    model = RefAE().to(X.device)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    while True:
+        order = torch.randperm(len(X), device=X.device)
+        for i in range(0, len(X), batch_size):
+            loss = model.loss(X[order[i : i + batch_size]])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        yield opt
+
+
+def skvae_ae_epochs(make, X_np):
+    """One epoch per call of skvae's training loop on a fitted AE's module and optimizer."""
+    est = make(1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X_np)
+    X = torch.from_numpy(X_np).to(est.device_)
+    order = torch.Generator().manual_seed(0)
+    noise = torch.Generator(device=est.device_).manual_seed(1)
+    epoch = 1
+    while True:
+        train(
+            est.module_,
+            est._make_loss(noise),
+            est.optimizer_,
+            X,
+            generator=order,
+            batch_size=est.batch_size,
+            max_iter=1,
+            tol=0.0,
+            n_iter_no_change=1,
+            first_epoch=epoch,
+        )
+        epoch += 1
+        yield est.optimizer_
+
+
+def n_denormal_state(optimizer):
+    tiny = torch.finfo(torch.float32).tiny
+    return sum(
+        int(((v != 0) & (v.abs() < tiny)).sum())
+        for state in optimizer.state.values()
+        for v in state.values()
+        if v.dim()
+    )
+
+
+def thread_scaling(make, X_np, n_rounds):
+    """Epoch times of skvae and the plain AE loop at 1 and 2 torch threads, interleaved."""
+    X = torch.from_numpy(X_np)
+    threads = torch.get_num_threads()
+    contenders = {}
+    for n_threads in (1, 2):
+        torch.set_num_threads(n_threads)
+        contenders["skvae", n_threads] = skvae_ae_epochs(make, X_np)
+        contenders["plain", n_threads] = plain_ae_epochs(X, 128)
+    wall = {key: [] for key in contenders}
+    cpu = {key: [] for key in contenders}
+    optimizers = {}
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
+    for round_ in range(n_rounds + 1):  # round 0 is a warm-up, not timed
+        for (name, n_threads), epochs in contenders.items():
+            torch.set_num_threads(n_threads)
+            start, start_cpu = time.perf_counter(), time.process_time()
+            optimizers[name, n_threads] = next(epochs)
+            if round_:
+                wall[name, n_threads].append(time.perf_counter() - start)
+                cpu[name, n_threads].append(time.process_time() - start_cpu)
+        if round_:
+            times = ", ".join(f"{name} {n}t {wall[name, n][-1]:.2f}" for name, n in contenders)
+            print(f"round {round_} wall s: {times}", flush=True)
+    torch.set_num_threads(threads)
+    print(f"load average after:  {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+    header = (
+        f"{'AE 784-512-256-32 relu, batch 128':<34} {'threads':>7} {'wall min':>9} "
+        f"{'wall med':>9} {'cpu min':>8} {'cpu med':>8} {'denormals in Adam state':>24}"
+    )
+    print(header)
+    print("-" * len(header))
+    for name, n_threads in contenders:
+        key = (name, n_threads)
+        print(
+            f"{name:<34} {n_threads:>7} {min(wall[key]):>9.2f} "
+            f"{statistics.median(wall[key]):>9.2f} {min(cpu[key]):>8.2f} "
+            f"{statistics.median(cpu[key]):>8.2f} {n_denormal_state(optimizers[key]):>24}"
+        )
+    for name in ("skvae", "plain"):
+        one, two = (name, 1), (name, 2)
+        print(
+            f"{name}: 2 threads / 1 thread, wall min {min(wall[two]) / min(wall[one]):.2f}, "
+            f"wall median {statistics.median(wall[two]) / statistics.median(wall[one]):.2f}"
+        )
+    print(
+        f"seconds per epoch over {n_rounds} interleaved rounds after a warm-up epoch, "
+        f"{len(X_np)} rows; goal: skvae's 2/1 ratio no worse than the plain loop's"
+    )
+
+
 def grid_search_seconds(X, n_jobs):
     """Wall time of a small GridSearchCV over the autoencoder with ``n_jobs`` workers."""
     search = GridSearchCV(
@@ -163,6 +277,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small smoke run")
     parser.add_argument("--device", default="auto")
+    parser.add_argument(
+        "--threads-only", action="store_true", help="only the 1- vs 2-thread table (CPU)"
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="timed rounds of that table")
     args = parser.parse_args()
 
     n_rows, n_epochs = (6000, 3) if args.quick else (60000, 5)
@@ -199,6 +317,11 @@ def main():
             ),
         ),
     ]
+    if args.threads_only:
+        if device.type != "cpu":
+            parser.error("--threads-only compares CPU threads; use --device cpu")
+        thread_scaling(cases[0][3], X_np, args.rounds)
+        return
     header = (
         f"{'model':<46} {'ref s/epoch':>11} {'ref+FTZ':>9} {'skvae':>9} "
         f"{'ratio':>7} {'ratio vs FTZ':>12} {'fit overhead s':>15}"
@@ -219,6 +342,7 @@ def main():
     )
 
     if device.type == "cpu":
+        thread_scaling(cases[0][3], X_np, args.rounds)
         # Oversubscription check: joblib's workers each get cores // n_jobs torch threads,
         # so n_jobs=2 on 2 cores should take no longer than n_jobs=1, not 10-100x longer.
         X_small = X_np[: min(len(X_np), 6000)]

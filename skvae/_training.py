@@ -16,6 +16,37 @@ from ._device import cpu_fast_math
 _START_ROWS = 1024
 
 
+# Optimizer-state entries smaller than _TINY in magnitude are set to zero every
+# _SWEEP_EVERY steps and at the end of every epoch; see _zero_tiny_state.
+_TINY = 1e-30
+_SWEEP_EVERY = 50
+
+
+@torch.no_grad()
+def _zero_tiny_state(optimizer):
+    """Set the optimizer's per-weight state entries below ``_TINY`` in magnitude to zero.
+
+    A weight whose gradient stops (into or out of a dead ReLU unit; or, without
+    the input centring the estimators do, from a pixel that is rarely non-zero)
+    keeps Adam moments that decay geometrically: exp_avg by beta1 = 0.9 a step
+    reaches the denormal range (below 1.2e-38 in float32) within a thousand
+    steps, then stays at the smallest denormal, since 0.9 times it rounds back to
+    it. Arithmetic on denormals is many times slower on x86 CPUs, and the flag that
+    flushes them acts on the calling thread only, not on torch's worker threads.
+    Swept at 1e-30, exp_avg never gets there between sweeps (0.9 ** 50 ~ 5e-3).
+    Adam's step, lr * m_hat / (sqrt(v_hat) + eps), changes by far less than a
+    weight's rounding: an |m| < 1e-30 contributes < lr * 1e-21 even with the first
+    steps' bias correction, and where v < 1e-30, sqrt(v_hat) < 3.2e-14 is negligible
+    beside eps = 1e-8 (and |m| is at most a few times sqrt(v) anyway).
+    """
+    for param, state in optimizer.state.items():
+        for value in state.values():
+            # Per-weight buffers (Adam's exp_avg, exp_avg_sq) have the weight's shape;
+            # step counters and other scalars are left alone.
+            if torch.is_tensor(value) and value.is_floating_point() and value.shape == param.shape:
+                value.masked_fill_(value.abs() < _TINY, 0.0)
+
+
 def _mean_loss(module, loss_fn, X, batch_size, epoch):
     """Loss over ``X`` without gradients, averaged per sample, as (loss, parts)."""
     total, parts_total = 0.0, {}
@@ -198,9 +229,12 @@ def train(
                     loss.backward()
                     optimizer.step()
                     stepped = True
+                    if (start_row // batch_size) % _SWEEP_EVERY == _SWEEP_EVERY - 1:
+                        _zero_tiny_state(optimizer)
                     total += loss.detach() * xb.shape[0]
                     for name, value in parts.items():
                         parts_total[name] = parts_total.get(name, 0.0) + value * xb.shape[0]
+                _zero_tiny_state(optimizer)  # partial_fit's epochs may be shorter than a sweep
                 epoch_loss = total.item() / n_samples
                 history["loss"].append(epoch_loss)
                 for name, value in parts_total.items():

@@ -1,5 +1,6 @@
 """The one training loop, driven directly with a toy module and loss."""
 
+import copy
 import math
 
 import pytest
@@ -10,6 +11,7 @@ from skvae._device import cpu_fast_math
 from skvae._training import train
 
 DENORMAL = 1e-39  # below float32's smallest normal number, ~1.18e-38
+TINY = torch.finfo(torch.float32).tiny
 
 
 def denormal_survives():
@@ -203,3 +205,38 @@ def test_same_generator_seed_same_history():
     a = run(*toy(seed=0))
     b = run(*toy(seed=0))
     assert a["loss"] == b["loss"]
+
+
+def test_zeroing_tiny_adam_state_matches_plain_adam():
+    # Columns non-zero in one row only: their first-layer weights' gradients stop
+    # after that row, and plain Adam's moments for them decay into the denormal range.
+    g = torch.Generator().manual_seed(0)
+    X = torch.rand(64, 20, generator=g)
+    X[:, :8] = 0.0
+    X[0, :8] = 1.0
+    module = nn.Sequential(nn.Linear(20, 16), nn.ReLU(), nn.Linear(16, 4), nn.Linear(4, 20))
+    plain = copy.deepcopy(module)
+    optimizer = torch.optim.Adam(module.parameters(), lr=1e-3)
+    plain_optimizer = torch.optim.Adam(plain.parameters(), lr=1e-3)
+    n_epochs, batch_size = 150, 8
+    order_gen = torch.Generator().manual_seed(1)
+    params = dict(max_iter=n_epochs, batch_size=batch_size, n_iter_no_change=n_epochs)
+    run(module, optimizer, X, order_gen, **params)
+
+    order_gen.manual_seed(1)  # the same batches, in a plain loop
+    for epoch in range(n_epochs):
+        order = torch.randperm(len(X), generator=order_gen)
+        for start in range(0, len(X), batch_size):
+            loss, _ = mse(plain, X[order[start : start + batch_size]], epoch)
+            plain_optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            plain_optimizer.step()
+
+    def denormals(optimizer):
+        moments = [s[k] for s in optimizer.state.values() for k in ("exp_avg", "exp_avg_sq")]
+        return sum(int(((m != 0) & (m.abs() < TINY)).sum()) for m in moments)
+
+    assert denormals(plain_optimizer) > 0
+    assert denormals(optimizer) == 0
+    for ours, theirs in zip(module.parameters(), plain.parameters()):
+        torch.testing.assert_close(ours, theirs)
