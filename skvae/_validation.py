@@ -155,3 +155,59 @@ def check_finite(X, estimator_name, total=None):
             total = sum(map_row_blocks(np.sum, values))
     if not np.isfinite(total):
         assert_all_finite(X, estimator_name=estimator_name, input_name="X")
+
+
+# Floor of a learned Gaussian noise variance: a perfect reconstruction would
+# otherwise give a log-likelihood of +inf.
+MIN_NOISE_VARIANCE = 1e-6
+
+
+def check_tensor(X, estimator_name, ensure_min_features=1):
+    """Check a torch tensor as ``check_array`` checks an array; return its numpy float dtype.
+
+    Dense (strided) layout, two dimensions, at least one sample and
+    ``ensure_min_features`` features, and only finite values when it is a
+    float tensor. float32 and narrower floats map to float32, anything else to
+    float64, the dtype the results are computed and returned in.
+    """
+    if X.layout != torch.strided:
+        raise TypeError(
+            f"{estimator_name} does not accept sparse torch tensors (layout {X.layout}); "
+            "pass a scipy.sparse CSR or CSC matrix or a dense tensor instead."
+        )
+    if X.ndim != 2:
+        raise ValueError(
+            f"Expected a 2D tensor of shape (n_samples, n_features), got shape "
+            f"{tuple(X.shape)}. Reshape your data with X.reshape(-1, 1) if it has "
+            "a single feature or X.reshape(1, -1) if it has a single sample."
+        )
+    if X.shape[0] < 1:
+        raise ValueError(
+            f"Found array with 0 sample(s) (shape={tuple(X.shape)}) while a "
+            f"minimum of 1 is required by {estimator_name}."
+        )
+    if X.shape[1] < ensure_min_features:
+        raise ValueError(
+            f"Found array with {X.shape[1]} feature(s) (shape={tuple(X.shape)}) while a "
+            f"minimum of {ensure_min_features} is required by {estimator_name}."
+        )
+    narrow = (torch.float32, torch.float16, torch.bfloat16)
+    np_dtype = np.dtype(np.float32 if X.dtype in narrow else np.float64)
+    if X.is_floating_point() and not bool(torch.isfinite(X).all()):
+        # Only on failure: scikit-learn's own test on a host copy, for its message.
+        host = X.detach().to("cpu", torch.float64 if np_dtype == np.float64 else torch.float32)
+        assert_all_finite(host.numpy(), estimator_name=estimator_name, input_name="X")
+    return np_dtype
+
+
+def check_n_samples(n_samples, name="n_samples"):
+    """Raise a ValueError unless ``n_samples`` is an int >= 1 (bools excluded)."""
+    if (
+        isinstance(n_samples, bool | np.bool_)
+        or not isinstance(n_samples, Integral)
+        or n_samples < 1
+    ):
+        raise ValueError(
+            f"{name} must be an int >= 1; got {n_samples!r} instead. Pass the number "
+            "of samples to draw, e.g. 1."
+        )
