@@ -535,11 +535,9 @@ class PCA(ProbabilisticPCAMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
         """
         check_is_fitted(self)
         if is_tensor(X):
-            Xv, np_dtype = X, check_tensor(X, type(self).__name__, ensure_min_features=0)
+            Xv, np_dtype = X, check_tensor(X, type(self).__name__)
         else:
-            Xv = check_array(
-                X, input_name="X", dtype=[np.float64, np.float32], ensure_min_features=0
-            )
+            Xv = check_array(X, input_name="X", dtype=[np.float64, np.float32])
             np_dtype = Xv.dtype
         if Xv.shape[1] != self.n_components_:
             raise ValueError(
