@@ -300,7 +300,6 @@ class PCA(ProbabilisticPCAMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
             dtype=[np.float64, np.float32],
             accept_sparse=("csr", "csc") if accept_sparse else False,
             reset=reset,
-            force_writeable=reset and not self.copy,
             ensure_all_finite=False,
         )
         if finite:
@@ -336,6 +335,16 @@ class PCA(ProbabilisticPCAMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
             else:  # also n_components in (0, 1)
                 solver = "full"
         self._fit_svd_solver = solver
+        if (
+            not self.copy
+            and solver != "covariance_eigh"
+            and not is_tensor(X)
+            and not sp.issparse(X)
+        ):
+            if not X.flags.writeable:
+                # These solvers centre X in place; a read-only input (a memmap) is
+                # copied once, as scikit-learn does. covariance_eigh never writes to X.
+                X = X.copy()
 
         dtype = _work_dtype(self.device_, np_dtype)
         if not sp.issparse(X) and (is_tensor(X) or self.device_.type != "cpu"):

@@ -381,8 +381,8 @@ def test_assume_finite_config_skips_the_check_as_in_sklearn():
 @pytest.mark.parametrize("order", ["C", "F"])
 @pytest.mark.parametrize("solver", ["covariance_eigh", "arpack", "auto"])
 def test_row_block_products_agree_with_sklearn(solver, order):
-    # Large enough for PCA to split the Gram matrix and the column sums over two
-    # single-threaded BLAS blocks (see skvae._device.map_row_blocks).
+    # Large enough for PCA to split the column sums over row blocks
+    # (see skvae._device.map_row_blocks).
     X = make_low_rank_matrix(6000, 400, effective_rank=20, tail_strength=0.3, random_state=0)
     X = np.asarray(X + 0.5, order=order)  # a mean far from zero, which the covariance must remove
     with threadpool_limits(limits=2, user_api="blas"):

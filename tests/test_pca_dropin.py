@@ -157,3 +157,44 @@ def test_whitened_covariance_keeps_sklearns_convention():
     ours = PCA(3, whiten=True).fit(X)
     assert_allclose(ours.get_covariance(), ref.get_covariance(), rtol=1e-8)
     assert_allclose(ours.score(X), ref.score(X), rtol=1e-8)
+
+
+@pytest.mark.parametrize("solver", ["covariance_eigh", "full"])
+def test_copy_false_on_a_read_only_memmap_copies_only_to_centre(solver, tmp_path):
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    path = tmp_path / "X.npy"
+    np.save(path, rng.standard_normal((4000, 50)))  # 1.6 MB
+    X = np.load(path, mmap_mode="r")
+    ref = decomposition.PCA(5, svd_solver=solver).fit(np.asarray(X))
+    tracemalloc.start()
+    try:
+        pca = PCA(5, copy=False, svd_solver=solver).fit(X)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert_allclose(pca.explained_variance_, ref.explained_variance_, rtol=1e-10)
+    assert not X.flags.writeable  # the file is untouched
+    if solver == "covariance_eigh":
+        # X^T X and the mean: no copy of X.
+        assert peak < X.nbytes / 4
+    else:
+        # The full SVD centres X in place: one copy of the read-only input.
+        assert peak >= X.nbytes
+
+
+def test_default_device_follows_the_input(monkeypatch):
+    X = np.random.default_rng(0).standard_normal((30, 4))
+    pca = PCA(2)
+    assert pca.device is None
+    assert PCA(2).fit(X).device_ == torch.device("cpu")
+    T = torch.from_numpy(X)
+    assert PCA(2).fit(T).device_ == T.device
+    # With a GPU present, numpy input still stays on the CPU unless asked for.
+    from skvae._device import resolve_input_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_input_device(None, X, "PCA") == torch.device("cpu")
+    assert resolve_input_device("auto", X, "PCA") == torch.device("cuda")
+    assert resolve_input_device(None, T, "PCA") == T.device
