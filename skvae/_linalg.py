@@ -99,20 +99,27 @@ def _full_svd(X):
 
 
 def _randomized_svd(A, n_components, n_oversamples, n_iter, normalizer, generator):
-    """Truncated SVD of ``A`` by a randomized range finder with power iterations.
+    """Truncated SVD of ``A`` (a numpy array or a tensor) by a randomized range finder.
 
     Halko, Martinsson and Tropp (2011), Algorithms 4.3/4.4 and 5.1; the policy
     for ``n_iter='auto'`` and ``normalizer='auto'`` follows scikit-learn's.
+    Returns tensors U, S, Vt. Entries near the bottom or top of the float range
+    (denormals) make the products underflow or overflow and LAPACK fail; then
+    the SVD of ``A / max|A|`` is computed instead, its singular values scaled back.
     """
+    args = (n_components, n_oversamples, n_iter, normalizer, generator)
+    try:
+        return _range_finder_svd(A, *args)
+    except torch.linalg.LinAlgError:
+        scale = float(np.abs(A).max()) if isinstance(A, np.ndarray) else float(A.abs().max())
+        if not 0.0 < scale < math.inf:
+            raise
+        U, S, Vt = _range_finder_svd(A / scale, *args)
+        return U, S * scale, Vt
+
+
+def _range_finder_svd(A, n_components, n_oversamples, n_iter, normalizer, generator):
     n_samples, n_features = A.shape
-    # Entries near the bottom (or top) of the float range make the products
-    # underflow (overflow) and LAPACK fail; the decomposition of A / scale is
-    # the same up to the singular values, which are scaled back.
-    scale = float(A.abs().max())
-    finfo = torch.finfo(A.dtype)
-    rescale = 0.0 < scale < finfo.tiny**0.25 or scale > finfo.max**0.25
-    if rescale:
-        A = A / scale
     if n_iter == "auto":
         n_iter = 7 if n_components < 0.1 * min(A.shape) else 4
     if normalizer == "auto":
@@ -120,26 +127,34 @@ def _randomized_svd(A, n_components, n_oversamples, n_iter, normalizer, generato
     transpose = n_samples < n_features
     if transpose:
         A = A.T  # the range finder is cheaper with the smaller side as columns
+    if isinstance(A, np.ndarray):
+        # numpy's BLAS for the products with A, as scikit-learn; torch (on the same
+        # memory) for the small factorisations.
+        device, dtype = torch.device("cpu"), torch.from_numpy(A[:0, :0]).dtype
+        times = lambda Q: torch.from_numpy(A @ Q.numpy())  # noqa: E731
+        times_t = lambda Q: torch.from_numpy(A.T @ Q.numpy())  # noqa: E731
+    else:
+        # Products formed as (Q^T A^T)^T: the same numbers, in a layout that BLAS
+        # runs faster for a tall A and a thin Q, and whose column-major result
+        # LAPACK factorises without a copy.
+        device, dtype, At = A.device, A.dtype, A.T
+        times = lambda Q: (Q.T @ At).T  # noqa: E731
+        times_t = lambda Q: (Q.T @ A).T  # noqa: E731
     size = n_components + n_oversamples
-    Q = torch.randn(A.shape[1], size, generator=generator, device=A.device, dtype=A.dtype)
+    Q = torch.randn(A.shape[1], size, generator=generator, device=device, dtype=dtype)
     if normalizer == "QR":
         norm = lambda Y: torch.linalg.qr(Y).Q  # noqa: E731
     elif normalizer == "LU":
         norm = _lu_normalize
     else:
         norm = lambda Y: Y  # noqa: E731
-    # Products are formed as (Q^T A^T)^T: the same numbers, but a layout that BLAS
-    # (MKL in particular) runs markedly faster for a tall A and a thin Q, and whose
-    # column-major result LAPACK factorises without a copy.
-    At = A.T
     for _ in range(n_iter):
-        Q = norm((Q.T @ At).T)  # (n_rows, size)
-        Q = norm((Q.T @ A).T)  # (n_cols, size)
-    Q = torch.linalg.qr((Q.T @ At).T).Q  # orthonormal basis of the sampled range
-    Uhat, S, Vt = torch.linalg.svd(Q.T @ A, full_matrices=False)  # (size, n_cols) is small
+        Q = norm(times(Q))  # (n_rows, size)
+        Q = norm(times_t(Q))  # (n_cols, size)
+    Q = torch.linalg.qr(times(Q)).Q  # orthonormal basis of the sampled range
+    # (size, n_cols) is small.
+    Uhat, S, Vt = torch.linalg.svd(times_t(Q).T, full_matrices=False)
     U = Q @ Uhat
-    if rescale:
-        S = S * scale
     if transpose:
         return Vt[:n_components].T, S[:n_components], U[:, :n_components].T
     return U[:, :n_components], S[:n_components], Vt[:n_components]

@@ -444,7 +444,7 @@ class PCA(ProbabilisticPCAMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
         else:
             generator = _torch_generator(self.random_state, self.device_)
             U, S, Vt = _randomized_svd(
-                Xv if is_tensor(Xv) else torch.from_numpy(Xv),
+                Xv,
                 n_components,
                 self.n_oversamples,
                 self.iterated_power,

@@ -198,3 +198,14 @@ def test_default_device_follows_the_input(monkeypatch):
     assert resolve_input_device(None, X, "PCA") == torch.device("cpu")
     assert resolve_input_device("auto", X, "PCA") == torch.device("cuda")
     assert resolve_input_device(None, T, "PCA") == T.device
+
+
+def test_finite_tensor_whose_sum_overflows_is_accepted():
+    # The finiteness test sums the tensor first; an overflowing sum alone is no error.
+    pca = PCA(2).fit(torch.randn(20, 3, generator=torch.Generator().manual_seed(0)))
+    T = torch.full((4, 3), 3e38, dtype=torch.float32)
+    assert torch.isinf(T.sum())
+    assert pca.transform(T).shape == (4, 2)
+    T[1, 1] = float("nan")
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        pca.transform(T)
