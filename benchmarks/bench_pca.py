@@ -2,23 +2,36 @@
 
 Run from the repository root::
 
-    python benchmarks/bench_pca.py            # MNIST-sized and wide data
-    python benchmarks/bench_pca.py --quick    # small smoke run
+    python benchmarks/bench_pca.py              # MNIST-sized and wide data
+    python benchmarks/bench_pca.py --threads 1  # process CPU time on one thread
+    python benchmarks/bench_pca.py --quick      # small smoke run
 
 Data: MNIST from ``../shared/data/mnist.npz`` relative to the repository root
 (or ``$SKVAE_MNIST``), scaled to float32 in [0, 1]; a synthetic matrix of the
-same shape when it is absent. Ratios are skvae / sklearn (below 1 means skvae
-is faster), best of a few repeats (five times as many for transform, which takes
-milliseconds), both measured in the same run.
+same shape when it is absent. Three contenders, interleaved round by round in
+an alternating order: scikit-learn on the numpy array, skvae on the numpy
+array (its numpy/scipy kernels) and skvae on a CPU tensor sharing the array's
+memory (its torch kernels). Ratios are skvae / sklearn (below 1 means skvae is
+faster), of the minimum and of the median over the rounds. With ``--threads
+1`` the times are process CPU times (``time.process_time``) with torch and
+every BLAS held to one thread, which a busy shared machine disturbs least;
+otherwise wall-clock times with the libraries' default threads.
+
+Accuracy: the largest error of the ``k`` explained variances relative to the
+exact eigenvalues of the covariance (float64), for sklearn and skvae (numpy
+input); for the randomized solver averaged over seeds.
 """
 
 import argparse
+import contextlib
 import os
 import time
 from pathlib import Path
 
 import numpy as np
+import torch
 from sklearn import decomposition
+from threadpoolctl import threadpool_limits
 
 import skvae
 
@@ -27,6 +40,7 @@ MNIST = Path(os.environ.get("SKVAE_MNIST", REPO.parent / "shared" / "data" / "mn
 SOLVERS = ["full", "covariance_eigh", "arpack", "randomized", "auto"]
 # transform takes tens of milliseconds, where timer noise is relatively larger.
 TRANSFORM_REPEATS = 5
+ACCURACY_SEEDS = 3
 
 
 def mnist_like(n_samples):
@@ -45,52 +59,92 @@ def wide(n_samples, n_features):
     return (X + 0.1 * rng.standard_normal((n_samples, n_features))).astype(np.float32)
 
 
-def interleaved_best(fns, repeats, settle_s, enough_s=10.0):
-    """Best time of each function over ``repeats`` rounds, the functions alternating.
+def exact_variances(X):
+    """Eigenvalues of the covariance of X in float64, descending (the smaller Gram matrix)."""
+    Xc = X.astype(np.float64)
+    Xc -= Xc.mean(axis=0)
+    G = Xc.T @ Xc if X.shape[0] >= X.shape[1] else Xc @ Xc.T
+    return np.linalg.eigvalsh(G)[::-1] / (X.shape[0] - 1)
 
-    Alternating puts both libraries under the same conditions (a busy core) instead
-    of one after the other; the order flips every round, and each call starts
-    ``settle_s`` seconds after the one before, so that neither inherits the
-    other's BLAS threads still spinning (OpenBLAS's and OpenMP's threads
-    busy-wait for a while after a call and compete with whatever runs next).
-    A round slower than ``enough_s`` is not repeated.
+
+def interleaved(fns, repeats, settle_s, clock, enough_s=10.0):
+    """Times of each function over ``repeats`` rounds, the functions alternating.
+
+    Alternating puts the contenders under the same conditions (a busy core)
+    instead of one after the other; the order flips every round, and each call
+    starts ``settle_s`` seconds after the one before, so that none inherits
+    another's BLAS threads still spinning. A round slower than ``enough_s`` is
+    not repeated.
     """
     times, outs = [[] for _ in fns], [None] * len(fns)
     for round_ in range(repeats):
         order = range(len(fns)) if round_ % 2 == 0 else reversed(range(len(fns)))
         for i in order:
             time.sleep(settle_s)
-            start = time.perf_counter()
+            start = clock()
             outs[i] = fns[i]()
-            times[i].append(time.perf_counter() - start)
+            times[i].append(clock() - start)
         if max(t[-1] for t in times) > enough_s:
             break
-    return [min(t) for t in times], outs
+    return [np.array(t) for t in times], outs
 
 
-def bench(X, n_components, repeats, settle_s):
+def variance_error(model, exact):
+    k = model.n_components_
+    return np.abs(model.explained_variance_ - exact[:k]).max() / exact[0]
+
+
+def accuracy(fitted, make, X, exact, solver):
+    """The error of the ``fitted`` model; for the randomized solver, averaged over seeds."""
+    errors = [variance_error(fitted, exact)]
+    if fitted._fit_svd_solver == "randomized":
+        errors += [variance_error(make(seed).fit(X), exact) for seed in range(1, ACCURACY_SEEDS)]
+    return np.mean(errors)
+
+
+def bench(X, n_components, repeats, settle_s, clock):
+    T = torch.from_numpy(X)  # shares X's memory
+    exact = exact_variances(X)
     rows = []
     for solver in SOLVERS:
-        kwargs = dict(n_components=n_components, svd_solver=solver, random_state=0)
-        (fit_sk, fit_us), (ref, ours) = interleaved_best(
+        kwargs = dict(n_components=n_components, svd_solver=solver)
+        fits, (ref, ours, ours_t) = interleaved(
             [
-                lambda kw=kwargs: decomposition.PCA(**kw).fit(X),
-                lambda kw=kwargs: skvae.PCA(**kw, device="cpu").fit(X),
+                lambda kw=kwargs: decomposition.PCA(**kw, random_state=0).fit(X),
+                lambda kw=kwargs: skvae.PCA(**kw, random_state=0).fit(X),
+                lambda kw=kwargs: skvae.PCA(**kw, random_state=0).fit(T),
             ],
             repeats,
             settle_s,
+            clock,
         )
-        (tr_sk, tr_us), (Z_ref, Z) = interleaved_best(
-            [lambda m=ref: m.transform(X), lambda m=ours: m.transform(X)],
+        transforms, (Z_ref, Z, _) = interleaved(
+            [
+                lambda m=model, D=D: m.transform(D)
+                for model, D in ((ref, X), (ours, X), (ours_t, T))
+            ],
             TRANSFORM_REPEATS * repeats,
             settle_s,
+            clock,
         )
-        # Accuracy: explained variance ratios, and the reconstruction error of each model.
         d_evr = np.abs(ours.explained_variance_ratio_ - ref.explained_variance_ratio_).max()
         err_ref = np.linalg.norm(ref.inverse_transform(Z_ref) - X)
         err_ours = np.linalg.norm(ours.inverse_transform(Z) - X)
+        make_sk = lambda s, kw=kwargs: decomposition.PCA(**kw, random_state=s)  # noqa: E731
+        make_us = lambda s, kw=kwargs: skvae.PCA(**kw, random_state=s)  # noqa: E731
+        acc_sk = accuracy(ref, make_sk, X, exact, solver)
+        acc_us = accuracy(ours, make_us, X, exact, solver)
         rows.append(
-            (solver, ours._fit_svd_solver, fit_sk, fit_us, tr_sk, tr_us, d_evr, err_ours / err_ref)
+            dict(
+                solver=solver,
+                used=ours._fit_svd_solver,
+                fits=fits,
+                transforms=transforms,
+                d_evr=d_evr,
+                recon=err_ours / err_ref,
+                acc_sk=acc_sk,
+                acc_us=acc_us,
+            )
         )
     return rows
 
@@ -98,29 +152,37 @@ def bench(X, n_components, repeats, settle_s):
 def report(title, rows):
     print(f"\n{title}")
     header = (
-        f"{'solver':<16}{'(auto->)':<17}{'fit sk s':>9}{'fit skvae':>10}{'ratio':>7}"
-        f"{'tr sk s':>9}{'tr skvae':>9}{'ratio':>7}{'max|dEVR|':>11}{'recon ratio':>12}"
+        f"{'solver':<16}{'(auto->)':<17}{'fit sk s':>9}{'fit skvae':>10}{'ratio':>7}{'med':>6}"
+        f"{'fit torch':>10}{'ratio':>7}"
+        f"{'tr sk s':>9}{'tr skvae':>9}{'ratio':>7}{'med':>6}{'tr torch':>9}{'ratio':>7}"
+        f"{'max|dEVR|':>11}{'recon ratio':>12}{'err sk':>9}{'err skvae':>10}"
     )
     print(header)
     print("-" * len(header))
-    for solver, used, f_sk, f_us, t_sk, t_us, d_evr, recon in rows:
-        used = used if solver == "auto" else ""
+    for r in rows:
+        used = r["used"] if r["solver"] == "auto" else ""
+        (f_sk, f_us, f_t), (t_sk, t_us, t_t) = r["fits"], r["transforms"]
         print(
-            f"{solver:<16}{used:<17}{f_sk:>9.3f}{f_us:>10.3f}{f_us / f_sk:>7.2f}"
-            f"{t_sk:>9.4f}{t_us:>9.4f}{t_us / t_sk:>7.2f}{d_evr:>11.1e}{recon:>12.6f}"
+            f"{r['solver']:<16}{used:<17}{f_sk.min():>9.3f}{f_us.min():>10.3f}"
+            f"{f_us.min() / f_sk.min():>7.2f}{np.median(f_us) / np.median(f_sk):>6.2f}"
+            f"{f_t.min():>10.3f}{f_t.min() / f_sk.min():>7.2f}"
+            f"{t_sk.min():>9.4f}{t_us.min():>9.4f}{t_us.min() / t_sk.min():>7.2f}"
+            f"{np.median(t_us) / np.median(t_sk):>6.2f}"
+            f"{t_t.min():>9.4f}{t_t.min() / t_sk.min():>7.2f}"
+            f"{r['d_evr']:>11.1e}{r['recon']:>12.6f}{r['acc_sk']:>9.1e}{r['acc_us']:>10.1e}"
         )
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small smoke run")
-    parser.add_argument("--repeats", type=int, default=None, help="timing repeats (best of)")
+    parser.add_argument("--repeats", type=int, default=None, help="timing rounds")
     parser.add_argument(
         "--threads",
         type=int,
         default=None,
-        help="BLAS/OpenMP threads for both libraries (default: library defaults). On a "
-        "machine shared with other jobs, 1 avoids spinning threads and gives stable timings.",
+        help="BLAS/OpenMP threads for both libraries (default: library defaults). 1 also "
+        "switches to process CPU time, the steadiest figure on a machine shared with other jobs.",
     )
     parser.add_argument(
         "--settle",
@@ -130,26 +192,31 @@ def main():
         "threads of the one before (0: back to back)",
     )
     args = parser.parse_args()
-    import torch
-    from threadpoolctl import threadpool_limits
-
+    limits = contextlib.nullcontext()
     if args.threads is not None:
+        # This script's own process only; the library never changes these settings.
         torch.set_num_threads(args.threads)
-        threadpool_limits(args.threads)  # numpy/scipy BLAS used by sklearn
+        limits = threadpool_limits(args.threads)  # numpy/scipy BLAS and OpenMP
+    clock = time.process_time if args.threads == 1 else time.perf_counter
     repeats = args.repeats or (1 if args.quick else 3)
-    print(
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads; best of {repeats} "
-        f"(transform: {TRANSFORM_REPEATS * repeats}), "
-        f"{args.settle} s idle before each call, sklearn and skvae alternating"
-    )
-    n_mnist = 2_000 if args.quick else 60_000
-    X, source = mnist_like(n_mnist)
-    report(
-        f"{X.shape[0]}x{X.shape[1]} float32, k=50, data: {source}",
-        bench(X, 50, repeats, args.settle),
-    )
-    Xw = wide(200, 2_000) if args.quick else wide(1_000, 10_000)
-    report(f"wide {Xw.shape[0]}x{Xw.shape[1]} float32, k=50", bench(Xw, 50, repeats, args.settle))
+    with limits:
+        print(
+            f"torch {torch.__version__}, {torch.get_num_threads()} threads; "
+            f"{'process CPU' if args.threads == 1 else 'wall-clock'} time; min and median of "
+            f"{repeats} rounds (transform: {TRANSFORM_REPEATS * repeats}), {args.settle} s idle "
+            "before each call, sklearn / skvae numpy / skvae CPU tensor interleaved"
+        )
+        n_mnist = 2_000 if args.quick else 60_000
+        X, source = mnist_like(n_mnist)
+        report(
+            f"{X.shape[0]}x{X.shape[1]} float32, k=50, data: {source}",
+            bench(X, 50, repeats, args.settle, clock),
+        )
+        Xw = wide(200, 2_000) if args.quick else wide(1_000, 10_000)
+        report(
+            f"wide {Xw.shape[0]}x{Xw.shape[1]} float32, k=50",
+            bench(Xw, 50, repeats, args.settle, clock),
+        )
 
 
 if __name__ == "__main__":

@@ -7,9 +7,7 @@ import torch
 
 from ._base import BaseNeuralTransformer
 from ._modules import Autoencoder, materialize
-
-# Floor of the fitted residual variance: keeps score finite when reconstruction is exact.
-_MIN_NOISE_VARIANCE = 1e-8
+from ._validation import MIN_NOISE_VARIANCE
 
 
 class AutoencoderTransformer(BaseNeuralTransformer):
@@ -206,7 +204,7 @@ class AutoencoderTransformer(BaseNeuralTransformer):
             zb = self.module_.encoder(xb)  # (batch, n_components)
             sq_err += float(((self.module_.decoder(zb) - xb) ** 2).sum())
             codes.append(zb.to("cpu", torch.float64).numpy())
-        self.noise_variance_ = max(sq_err / Xt.numel(), _MIN_NOISE_VARIANCE)
+        self.noise_variance_ = max(sq_err / Xt.numel(), MIN_NOISE_VARIANCE)
         Z = np.concatenate(codes)  # (n_samples, n_components)
         self.latent_mean_ = Z.mean(0)
         self.latent_covariance_ = np.atleast_2d(np.cov(Z, rowvar=False, ddof=min(1, len(Z) - 1)))

@@ -22,11 +22,12 @@ from sklearn.utils import check_array
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._device import (
+    INFERENCE_ROWS,
     cpu_fast_math,
-    device_available,
     is_tensor,
     output_like,
     resolve_device,
+    restore_device,
     seed_from,
     spawn_seed,
     tensor_numpy_dtype,
@@ -48,7 +49,7 @@ from ._validation import (
 from .exceptions import DivergenceWarning
 
 # Rows per forward pass at inference: bounds device memory for large X.
-_INFERENCE_ROWS = 8192
+_INFERENCE_ROWS = INFERENCE_ROWS
 # The purposes random streams are drawn for; see BaseNeuralTransformer._spawn_seed.
 _SHUFFLE, _NOISE, _INIT, _SCORE = range(4)
 
@@ -346,7 +347,7 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         name = type(self).__name__
         expected = self.n_features_in_ if n_features is None and not reset else n_features
         if is_tensor(X):
-            check_tensor(X, name)
+            check_tensor(X, name, ensure_finite=False)  # checked once converted, below
             dtype = tensor_numpy_dtype(X)
             Xt = to_tensor(X, self.device_)
             check_float32_values(X, Xt, name)
@@ -535,18 +536,7 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
     def __setstate__(self, state):
         state = dict(state)
         payload = state.pop("_torch_state", None)
-        if "device_" in state:
-            device = torch.device(state["device_"])
-            if not device_available(device):
-                warnings.warn(
-                    f"This {type(self).__name__} was fitted on device {str(device)!r}, "
-                    "which is not available here; it is loaded on the CPU. Call "
-                    "fit again with device='auto' to train on this machine's best device.",
-                    UserWarning,
-                    stacklevel=caller_stacklevel(),
-                )
-                device = torch.device("cpu")
-            state["device_"] = device
+        state = restore_device(state, type(self).__name__, stacklevel=caller_stacklevel())
         if payload is not None:
             loaded = torch.load(
                 io.BytesIO(payload), map_location=state["device_"], weights_only=False

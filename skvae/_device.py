@@ -6,7 +6,6 @@ This is the one module that knows device names: every estimator asks it which
 
 import contextlib
 import functools
-import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 
@@ -185,11 +184,6 @@ def cpu_fast_math(device):
             torch.set_flush_denormal(False)
 
 
-# Held while a map_row_blocks call limits BLAS, a process-wide setting: two
-# overlapping limits would let the second restore the first one's 1 on its way out.
-_BLAS_LIMIT = threading.Lock()
-
-
 @functools.cache
 def _numpy_blas():
     """numpy's BLAS as a ThreadpoolController (loaded with numpy, so found at first use)."""
@@ -201,34 +195,61 @@ def _blas_threads():
     return max([lib.num_threads for lib in _numpy_blas().lib_controllers], default=1)
 
 
-def map_row_blocks(fn, X, min_block_size=2**20, blas=False):
+def map_row_blocks(fn, X, min_block_size=2**20):
     """``fn`` applied to consecutive row blocks of the array ``X``, side by side in threads.
 
     One block per thread numpy's BLAS is allowed; numpy releases the GIL, so the
     blocks really run in parallel. Reductions (sums) that numpy runs on one
-    thread get every core this way. With ``blas=True`` (``fn`` calls BLAS) every
-    BLAS is held to one thread per block meanwhile, unless another thread's
-    call holds that limit already: then ``fn`` runs on the whole of ``X``. On
-    this project's 2-core machine OpenBLAS computed X^T X of 60000x784 float32
-    MNIST in 0.22 s on its own two threads, 0.23 s as two halves side by side
-    without the limit, and 0.19-0.20 s with it; and its threads spin for a while
-    after a call, which slowed the torch eigh that follows from 0.03 s to
-    0.05-0.10 s. Returns the list of results in row order: one element when
-    ``X`` is too small to split (blocks under ``min_block_size`` entries) or
-    BLAS has one thread.
+    thread get every core this way. ``fn`` should not call BLAS itself: BLAS
+    runs its own threads, and nothing here limits them. Returns the list of
+    results in row order: one element when ``X`` is too small to split (blocks
+    under ``min_block_size`` entries) or BLAS has one thread.
     """
     n_blocks = max(1, min(_blas_threads(), X.size // min_block_size, X.shape[0]))
-    if n_blocks == 1 or (blas and not _BLAS_LIMIT.acquire(blocking=False)):
+    if n_blocks == 1:
         return [fn(X)]
     bounds = np.linspace(0, X.shape[0], n_blocks + 1).astype(int)
     blocks = [X[start:stop] for start, stop in zip(bounds[:-1], bounds[1:])]
-    try:
-        with contextlib.ExitStack() as stack:
-            if blas:
-                # Looked up afresh (about 2 ms): scipy's BLAS may have been loaded since.
-                stack.enter_context(ThreadpoolController().limit(limits=1, user_api="blas"))
-            pool = stack.enter_context(ThreadPoolExecutor(n_blocks))
-            return list(pool.map(fn, blocks))
-    finally:
-        if blas:
-            _BLAS_LIMIT.release()
+    with ThreadPoolExecutor(n_blocks) as pool:
+        return list(pool.map(fn, blocks))
+
+
+# Rows per chunk when a fitted model maps data through torch, bounding the
+# memory of the intermediate activations.
+INFERENCE_ROWS = 8192
+
+
+def resolve_input_device(device, X, estimator_name="estimator"):
+    """The ``torch.device`` to compute on for the data ``X``.
+
+    ``device=None`` follows the data: a tensor's own device, else the CPU, so
+    that numpy input never opens a GPU context. Any other value goes through
+    :func:`resolve_device` (``"auto"`` and ``"cuda"`` opt in to an accelerator).
+    """
+    if device is None:
+        return X.device if is_tensor(X) else torch.device("cpu")
+    return resolve_device(device, estimator_name)
+
+
+def restore_device(state, estimator_name="estimator", stacklevel=3):
+    """``state["device_"]`` as a usable ``torch.device`` when unpickling.
+
+    A device that is missing on this machine (a CUDA model loaded on a laptop)
+    becomes the CPU, with a warning that says how to silence it. Returns the
+    updated ``state`` dict.
+    """
+    device = state.get("device_")
+    if device is None:
+        return state
+    device = torch.device(device)
+    if not device_available(device):
+        warnings.warn(
+            f"This {estimator_name} was fitted on device {str(device)!r}, which is not "
+            "available here; it is loaded on the CPU. Fit it again (device='cpu', or "
+            "device='auto' for this machine's best device) to silence this warning.",
+            UserWarning,
+            stacklevel=stacklevel,
+        )
+        device = torch.device("cpu")
+    state["device_"] = device
+    return state

@@ -1,8 +1,14 @@
 """Numeric kernels of PCA: randomized SVD, Minka's MLE, centring operators, signs.
 
 Functions of tensors and arrays only (torch, numpy, scipy): no estimator code.
+Kernels choose their implementation by the container they are given, never by
+the device: a numpy array (or scipy sparse matrix) runs numpy/scipy code, a
+torch tensor runs torch code wherever it lives, the CPU included. Results come
+back as tensors (numpy results are wrapped without a copy). Where the reasons
+for a choice are measurements, see docs/pca.md.
 """
 
+import contextlib
 import math
 
 import numpy as np
@@ -36,15 +42,13 @@ def _numpy_random_state(random_state):
 def _svd_flip(Vt):
     """Signs that make the largest-magnitude entry of each row of ``Vt`` positive, and Vt flipped.
 
-    ``U * signs`` is the matching left factor; it is left to the caller, as
-    only ``fit_transform`` needs it. On the CPU numpy does it: torch's
-    two-thread kernels right after an OpenBLAS call (ARPACK) wait for a core
-    OpenBLAS's idle threads still spin on, 30 ms against 1 ms for a 50x10000 Vt.
+    ``Vt`` is a numpy array or a tensor; both results are tensors. ``U * signs``
+    is the matching left factor; it is left to the caller, as only
+    ``fit_transform`` needs it.
     """
-    if Vt.device.type == "cpu":
-        V = Vt.numpy()
-        signs = np.sign(V[np.arange(V.shape[0]), np.abs(V).argmax(axis=1)])
-        return torch.from_numpy(signs), torch.from_numpy(V * signs[:, None])
+    if isinstance(Vt, np.ndarray):
+        signs = np.sign(Vt[np.arange(Vt.shape[0]), np.abs(Vt).argmax(axis=1)])
+        return torch.from_numpy(signs), torch.from_numpy(Vt * signs[:, None])
     rows = torch.arange(Vt.shape[0], device=Vt.device)
     signs = torch.sign(Vt[rows, Vt.abs().argmax(dim=1)])
     return signs, Vt * signs[:, None]
@@ -74,35 +78,47 @@ def _lu_normalize(Y):
 def _full_svd(X):
     """Thin SVD ``X = U diag(S) Vt``: U (n_samples, r) or None, S (r,), Vt (r, n_features).
 
-    On the CPU, timed on float32 data with 2 threads:
-
-    - tall: a Householder QR by scipy (OpenBLAS), then the SVD of the small
-      R; U is not formed (None: ``fit_transform`` projects X instead). For
-      centred 60000x784 MNIST 1.15 s against 2.0 s for torch.linalg.svd,
-      whose MKL QR also loses accuracy there: the third singular value was
-      off by 1.1e-5 relative to a float64 SVD, against 6e-7 for this and
-      for scikit-learn's scipy SVD (2.4 s).
-    - wide: torch.linalg.svd of the transpose. LAPACK works in column-major
+    - a tall numpy array: a Householder QR by scipy, then the SVD of the small
+      R; U is not formed (None: ``fit_transform`` projects X instead). Faster
+      than one SVD of X, and as accurate as scikit-learn's.
+    - wide data: the SVD of the transpose. LAPACK works in column-major
       memory, where a wide row-major ``X`` is its tall transpose without a
-      copy: 0.65 s for 1000x10000, against 2.46 s for X itself and 1.95 s
-      for scipy's SVD; singular values within 7e-7 of float64.
+      copy; torch's SVD does it for a numpy array too (shared memory).
+    - a tall tensor: ``torch.linalg.svd``.
     """
-    if X.device.type != "cpu":
-        return torch.linalg.svd(X, full_matrices=False)
+    if isinstance(X, np.ndarray):
+        if X.shape[0] >= X.shape[1]:
+            _, R = qr(X, mode="raw", check_finite=False)  # R: (r, n_features)
+            _, S, Vt = svd(R, full_matrices=False, check_finite=False)
+            return None, torch.from_numpy(S), torch.from_numpy(Vt)
+        X = torch.from_numpy(X)
     if X.shape[0] >= X.shape[1]:
-        _, R = qr(X.numpy(), mode="raw", check_finite=False)  # R: (r, n_features)
-        _, S, Vt = svd(R, full_matrices=False, check_finite=False)
-        return None, torch.from_numpy(S), torch.from_numpy(Vt)
+        return torch.linalg.svd(X, full_matrices=False)
     U, S, Vt = torch.linalg.svd(X.T, full_matrices=False)
     return Vt.T, S, U.T
 
 
 def _randomized_svd(A, n_components, n_oversamples, n_iter, normalizer, generator):
-    """Truncated SVD of ``A`` by a randomized range finder with power iterations.
+    """Truncated SVD of ``A`` (a numpy array or a tensor) by a randomized range finder.
 
     Halko, Martinsson and Tropp (2011), Algorithms 4.3/4.4 and 5.1; the policy
     for ``n_iter='auto'`` and ``normalizer='auto'`` follows scikit-learn's.
+    Returns tensors U, S, Vt. Entries near the bottom or top of the float range
+    (denormals) make the products underflow or overflow and LAPACK fail; then
+    the SVD of ``A / max|A|`` is computed instead, its singular values scaled back.
     """
+    args = (n_components, n_oversamples, n_iter, normalizer, generator)
+    try:
+        return _range_finder_svd(A, *args)
+    except torch.linalg.LinAlgError:
+        scale = float(np.abs(A).max()) if isinstance(A, np.ndarray) else float(A.abs().max())
+        if not 0.0 < scale < math.inf:
+            raise
+        U, S, Vt = _range_finder_svd(A / scale, *args)
+        return U, S * scale, Vt
+
+
+def _range_finder_svd(A, n_components, n_oversamples, n_iter, normalizer, generator):
     n_samples, n_features = A.shape
     if n_iter == "auto":
         n_iter = 7 if n_components < 0.1 * min(A.shape) else 4
@@ -111,23 +127,33 @@ def _randomized_svd(A, n_components, n_oversamples, n_iter, normalizer, generato
     transpose = n_samples < n_features
     if transpose:
         A = A.T  # the range finder is cheaper with the smaller side as columns
+    if isinstance(A, np.ndarray):
+        # numpy's BLAS for the products with A, as scikit-learn; torch (on the same
+        # memory) for the small factorisations.
+        device, dtype = torch.device("cpu"), torch.from_numpy(A[:0, :0]).dtype
+        times = lambda Q: torch.from_numpy(A @ Q.numpy())  # noqa: E731
+        times_t = lambda Q: torch.from_numpy(A.T @ Q.numpy())  # noqa: E731
+    else:
+        # Products formed as (Q^T A^T)^T: the same numbers, in a layout that BLAS
+        # runs faster for a tall A and a thin Q, and whose column-major result
+        # LAPACK factorises without a copy.
+        device, dtype, At = A.device, A.dtype, A.T
+        times = lambda Q: (Q.T @ At).T  # noqa: E731
+        times_t = lambda Q: (Q.T @ A).T  # noqa: E731
     size = n_components + n_oversamples
-    Q = torch.randn(A.shape[1], size, generator=generator, device=A.device, dtype=A.dtype)
+    Q = torch.randn(A.shape[1], size, generator=generator, device=device, dtype=dtype)
     if normalizer == "QR":
         norm = lambda Y: torch.linalg.qr(Y).Q  # noqa: E731
     elif normalizer == "LU":
         norm = _lu_normalize
     else:
         norm = lambda Y: Y  # noqa: E731
-    # Products are formed as (Q^T A^T)^T: the same numbers, but a layout that BLAS
-    # (MKL in particular) runs markedly faster for a tall A and a thin Q, and whose
-    # column-major result LAPACK factorises without a copy.
-    At = A.T
     for _ in range(n_iter):
-        Q = norm((Q.T @ At).T)  # (n_rows, size)
-        Q = norm((Q.T @ A).T)  # (n_cols, size)
-    Q = torch.linalg.qr((Q.T @ At).T).Q  # orthonormal basis of the sampled range
-    Uhat, S, Vt = torch.linalg.svd(Q.T @ A, full_matrices=False)  # (size, n_cols) is small
+        Q = norm(times(Q))  # (n_rows, size)
+        Q = norm(times_t(Q))  # (n_cols, size)
+    Q = torch.linalg.qr(times(Q)).Q  # orthonormal basis of the sampled range
+    # (size, n_cols) is small.
+    Uhat, S, Vt = torch.linalg.svd(times_t(Q).T, full_matrices=False)
     U = Q @ Uhat
     if transpose:
         return Vt[:n_components].T, S[:n_components], U[:, :n_components].T
@@ -135,25 +161,18 @@ def _randomized_svd(A, n_components, n_oversamples, n_iter, normalizer, generato
 
 
 def _column_mean(X):
-    """Mean over rows; on the CPU numpy's column sums, in row blocks on every core."""
-    if X.device.type == "cpu":
-        Xn = X.numpy()
-        return torch.from_numpy(sum(map_row_blocks(lambda B: B.sum(axis=0), Xn)) / Xn.shape[0])
+    """Mean over rows as a tensor; for an array numpy's column sums, in row blocks on every core."""
+    if isinstance(X, np.ndarray):
+        return torch.from_numpy(sum(map_row_blocks(lambda B: B.sum(axis=0), X)) / X.shape[0])
     return X.mean(dim=0)
 
 
 def _centred(X, copy=True):
-    """Column mean (n_features,) and ``X - mean``, computed in place when ``copy`` is False.
-
-    On the CPU numpy is faster: 9 ms against torch's 16 ms for a 1000x10000
-    float32 matrix, and more when OpenBLAS's threads still spin from a call
-    just before (20-30 ms in PCA.fit).
-    """
-    if X.device.type == "cpu":
-        Xn = X.numpy()
-        mean = Xn.mean(axis=0)
-        Xc = Xn - mean if copy else np.subtract(Xn, mean, out=Xn)
-        return torch.from_numpy(mean), torch.from_numpy(Xc)
+    """Column mean (a tensor) and ``X - mean`` (``X``'s container), in place unless ``copy``."""
+    if isinstance(X, np.ndarray):
+        mean = X.mean(axis=0)
+        Xc = X - mean if copy else np.subtract(X, mean, out=X)
+        return torch.from_numpy(mean), Xc
     mean = X.mean(dim=0)
     return mean, (X - mean) if copy else X.sub_(mean)
 
@@ -162,14 +181,12 @@ def _sum_of_squares(X):
     """Sum of squared entries, accumulated in float64 block by block.
 
     A float32 reduction over tens of millions of entries drifts by ~1e-3; the
-    blocks keep the float64 temporaries small. On the CPU numpy's einsum
-    accumulates in float64 without temporaries, single-threaded: 10 ms for a
-    1000x10000 matrix in PCA.fit, where torch's two threads took 29 ms while
-    OpenBLAS's spun (5 ms alone); row blocks give it every core.
+    blocks keep the float64 temporaries small. For an array numpy's einsum
+    accumulates in float64 without temporaries, in row blocks on every core.
     """
-    if X.device.type == "cpu":
+    if isinstance(X, np.ndarray):
         square_sum = lambda B: np.einsum("ij,ij->", B, B, dtype=np.float64)  # noqa: E731
-        return float(sum(map_row_blocks(square_sum, X.numpy())))
+        return float(sum(map_row_blocks(square_sum, X)))
     blocks = X.split(max(1, 2**22 // max(1, X.shape[1])))
     return sum(float(torch.linalg.vector_norm(b.to(torch.float64)) ** 2) for b in blocks)
 
@@ -178,29 +195,14 @@ def _numpy_gram(X):
     """X^T X of a numpy array, (n_features, n_features).
 
     numpy's matmul recognises the product with its own transpose and calls BLAS
-    syrk, which computes one triangle: half the flops of a gemm (torch's MKL
-    gemm took 0.36 s for 60000x784 float32 MNIST, numpy 0.22 s). Row blocks on
-    single-threaded BLAS in parallel are faster still (0.19-0.20 s) and leave no
-    spinning BLAS threads behind: see map_row_blocks. Each block has at least
-    n_features rows, so the partial products never take more memory than X.
+    syrk, which computes one triangle: half the flops of a gemm. It is the call
+    scikit-learn makes, so on numpy input its time is scikit-learn's.
     """
-    gram = lambda B: B.T @ B  # noqa: E731
-    parts = map_row_blocks(gram, X, min_block_size=max(2**20, X.shape[1] ** 2), blas=True)
-    G = parts[0]
-    for part in parts[1:]:
-        G += part
-    return G
-
-
-def _gram(X):
-    """X^T X of a tensor, (n_features, n_features), by numpy on the CPU (see _numpy_gram)."""
-    if X.device.type == "cpu":
-        return torch.from_numpy(_numpy_gram(X.numpy()))
     return X.T @ X
 
 
 def _covariance_eigh(X, device, dtype):
-    """Exact PCA by eigendecomposition of the covariance of ``X`` (a tensor or sparse matrix).
+    """Exact PCA by eigendecomposition of the covariance of ``X`` (array, sparse matrix or tensor).
 
     C = (X^T X - n mean mean^T) / (n - 1): centring the small (n_features,
     n_features) Gram matrix instead of copying X. Returns the mean, the
@@ -211,9 +213,12 @@ def _covariance_eigh(X, device, dtype):
         mean = torch.from_numpy(np.asarray(X.mean(axis=0), dtype=X.dtype).ravel())
         mean = mean.to(device, dtype)
         C = to_tensor((X.T @ X).toarray(), device, dtype)
+    elif isinstance(X, np.ndarray):
+        mean = _column_mean(X)
+        C = torch.from_numpy(_numpy_gram(X))
     else:
         mean = _column_mean(X)
-        C = _gram(X)
+        C = X.T @ X
     C.addr_(mean, mean, alpha=-n_samples).div_(n_samples - 1)
     eigenvalues, eigenvectors = torch.linalg.eigh(C)  # ascending
     # C is positive semi-definite; round-off can leave tiny negative eigenvalues.
@@ -275,7 +280,7 @@ def _gram_svds(X, k, tol, v0):
     (m, m) Gram matrix costs one BLAS syrk, after which each step multiplies a
     small in-cache matrix. Every other step is svds's own: the same start
     vector and tolerance, the QR of the Ritz vectors, singular values from the
-    SVD of ``X`` times them. Returned ascending, as svds returns them.
+    SVD of ``X`` times them. Returned in descending order.
     """
     transpose = X.shape[0] < X.shape[1]
     if transpose:
@@ -284,7 +289,6 @@ def _gram_svds(X, k, tol, v0):
     _, V = eigsh(G, k=k, tol=tol**2, v0=v0)
     V, _ = np.linalg.qr(V)
     u, s, vh = svd(X @ V, full_matrices=False, overwrite_a=True)
-    u, s, vh = u[:, ::-1], s[::-1], vh[::-1]
     if transpose:
         return V @ vh.T, s, u.T
     return u, s, vh @ V.T
@@ -293,21 +297,19 @@ def _gram_svds(X, k, tol, v0):
 def _arpack_svd(A, k, tol, v0, device, dtype):
     """Leading ``k`` singular triplets by ARPACK, as tensors on ``device``, descending.
 
-    ``A`` is a tensor or a ``LinearOperator``. On the CPU scipy multiplies the
-    (shared-memory) array directly; elsewhere each ARPACK product runs in torch
-    on the device.
+    ``A`` is a numpy array, a ``LinearOperator`` or a tensor. scipy multiplies
+    an array directly; for a tensor each ARPACK product runs in torch on the
+    tensor's device.
     """
-    if is_tensor(A) and A.device.type == "cpu" and min(A.shape) <= _GRAM_MAX:
-        U, S, Vt = _gram_svds(A.numpy(), k, tol, v0)
+    if isinstance(A, np.ndarray) and min(A.shape) <= _GRAM_MAX:
+        U, S, Vt = _gram_svds(A, k, tol, v0)
     else:
-        if is_tensor(A):
-            A = A.numpy() if A.device.type == "cpu" else _dense_operator(A)
-        U, S, Vt = svds(A, k=k, tol=tol, v0=v0)
-    # svds returns ascending singular values.
-    U = torch.from_numpy(np.ascontiguousarray(U[:, ::-1])).to(device, dtype)
-    S = torch.from_numpy(S[::-1].copy()).to(device, dtype)
-    Vt = torch.from_numpy(np.ascontiguousarray(Vt[::-1])).to(device, dtype)
-    return U, S, Vt
+        U, S, Vt = svds(_dense_operator(A) if is_tensor(A) else A, k=k, tol=tol, v0=v0)
+        # svds returns ascending singular values. np.flip gives negative strides,
+        # which torch.from_numpy refuses: copy.
+        U, S, Vt = np.flip(U, axis=1), np.flip(S), np.flip(Vt, axis=0)
+    as_tensor = lambda a: torch.from_numpy(np.array(a, order="C")).to(device, dtype)  # noqa: E731
+    return as_tensor(U), as_tensor(S), as_tensor(Vt)
 
 
 def _assess_dimension(spectrum, rank, n_samples):
@@ -378,17 +380,12 @@ def _project_tensor(X, W, mean=None, variance=None):
 def _project_array(X, W, mean=None, variance=None, with_total=False):
     """``(X - mean) W^T`` for a numpy array or sparse matrix, divided by ``sqrt(variance)``.
 
-    The CPU path of ``transform`` for numpy input: projecting 60000x784 float32
-    MNIST on 50 components took 0.036 s in numpy (OpenBLAS) and 0.044-0.047 s
-    in torch (MKL, either operand layout) on this AMD CPU, before the
-    array/tensor conversions torch also needs.
-
-    With ``with_total`` it returns ``(Y, total)``, ``total`` the sum of all of
-    X's entries, which is ``check_array``'s test for NaN and inf. A row of ones
-    appended to ``W`` makes the same BLAS call compute the row sums: 0.0016 s
-    more than the plain product, where a separate sum takes 0.008 s (a sixth of
-    ``transform``). A NaN or inf times one is never skipped, so it reaches the
-    sums whatever the BLAS.
+    The path of ``transform`` for numpy input. With ``with_total`` it returns
+    ``(Y, total)``, ``total`` the sum of all of X's entries, which is
+    ``check_array``'s test for NaN and inf. A row of ones appended to ``W``
+    makes the same BLAS call compute the row sums, at a fraction of the cost of
+    a separate pass over X. A NaN or inf times one is never skipped, so it
+    reaches the sums whatever the BLAS.
     """
     W = W.astype(X.dtype, copy=False)
     if with_total:
@@ -409,45 +406,14 @@ def _project_array(X, W, mean=None, variance=None, with_total=False):
     return (Y, total) if with_total else Y
 
 
-def _lowrank_precision(W, g, sigma2):
-    """Inverse of the probabilistic PCA covariance ``W^T diag(g) W + sigma2 I``."""
-    if sigma2 == 0.0:
-        return torch.linalg.inv((W.T * g) @ W)
-    # Orthonormal rows of W make the Woodbury inverse diagonal in the component basis:
-    # (W^T G W + s I)^-1 = I / s - W^T diag(g / (s (g + s))) W.
-    precision = -(W.T * (g / (sigma2 * (g + sigma2)))) @ W
-    precision.diagonal().add_(1.0 / sigma2)
-    if W.shape[0] == 0:
-        precision = torch.eye(W.shape[1], device=W.device, dtype=W.dtype) / sigma2
-    return precision
+@contextlib.contextmanager
+def numpy_linalg_errors():
+    """Raise torch's linear-algebra failures as ``numpy.linalg.LinAlgError``, as scikit-learn does.
 
-
-def _lowrank_log_likelihood(Xr, W, g, sigma2):
-    """Gaussian log-density of centred rows ``Xr`` under ``W^T diag(g) W + sigma2 I``.
-
-    Bishop, "Pattern Recognition and Machine Learning", 12.2.1.
+    torch's ``LinAlgError`` is a ``RuntimeError``; callers of a drop-in for
+    scikit-learn catch numpy's (a ``ValueError``).
     """
-    n_features = Xr.shape[1]
-    if sigma2 > 0:
-        # x^T P x = |x|^2 / s - sum_j g_j / (s (g_j + s)) (w_j . x)^2, and
-        # log det P = -sum_j log(g_j + s) - (p - k) log s.
-        Z = Xr @ W.T  # (n_samples, k)
-        quad = torch.linalg.vector_norm(Xr, dim=1) ** 2 / sigma2
-        quad -= (Z**2) @ (g / (sigma2 * (g + sigma2)))
-        logdet = -torch.log(g + sigma2).sum() - (n_features - W.shape[0]) * math.log(sigma2)
-    else:
-        precision = _lowrank_precision(W, g, sigma2)
-        quad = ((Xr @ precision) * Xr).sum(dim=1)
-        sign, logdet = torch.linalg.slogdet(precision)
-        if sign <= 0:
-            logdet = torch.tensor(-torch.inf, device=Xr.device, dtype=Xr.dtype)
-    return -0.5 * quad - 0.5 * (n_features * math.log(2.0 * math.pi) - logdet)
-
-
-def _lowrank_sample(W, g, sigma2, mean, n_samples, generator):
-    """Draws from N(mean, W^T diag(g) W + sigma2 I) without factorising a dense matrix."""
-    shape = dict(generator=generator, device=W.device, dtype=W.dtype)
-    z = torch.randn(n_samples, W.shape[0], **shape)
-    e = torch.randn(n_samples, W.shape[1], **shape)
-    X = torch.addmm(mean, z * g.sqrt(), W)  # (n_samples, n_features)
-    return X.add_(e, alpha=math.sqrt(sigma2))
+    try:
+        yield
+    except torch.linalg.LinAlgError as error:
+        raise np.linalg.LinAlgError(str(error)) from error

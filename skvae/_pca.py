@@ -1,7 +1,6 @@
 """Principal component analysis computed with torch on a chosen device."""
 
 import math
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -11,16 +10,19 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils.sparsefuncs import mean_variance_axis
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from ._device import device_available, is_tensor, output_like, resolve_device, to_tensor
+from ._device import (
+    is_tensor,
+    output_like,
+    resolve_input_device,
+    restore_device,
+    to_tensor,
+)
 from ._linalg import (
     _arpack_svd,
     _centred,
     _centred_sparse_operator,
     _covariance_eigh,
     _full_svd,
-    _lowrank_log_likelihood,
-    _lowrank_precision,
-    _lowrank_sample,
     _numpy_random_state,
     _project_array,
     _project_tensor,
@@ -30,7 +32,9 @@ from ._linalg import (
     _svd_flip,
     _torch_generator,
     _work_dtype,
+    numpy_linalg_errors,
 )
+from ._ppca import ProbabilisticPCAMixin
 from ._validation import (
     BOOLEAN,
     DEVICE,
@@ -40,23 +44,26 @@ from ._validation import (
     StrOptions,
     check_finite,
     check_params,
+    check_tensor,
 )
 
 _SPARSE_SOLVERS = ("auto", "arpack", "covariance_eigh")
 
 
-class PCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class PCA(ProbabilisticPCAMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Principal component analysis (PCA) computed with PyTorch.
 
     A drop-in replacement for :class:`sklearn.decomposition.PCA`: the same
     parameters, solvers, fitted attributes and results, with the linear algebra
-    run by torch on the ``device`` you choose. Data are centred per feature, not
-    scaled, then projected on the leading right singular vectors.
+    run where the data live. Data are centred per feature, not scaled, then
+    projected on the leading right singular vectors.
 
     It adds :meth:`sample`, which draws from the fitted probabilistic PCA model,
     and accepts torch tensors: a tensor passed to :meth:`transform`,
     :meth:`inverse_transform` or :meth:`score_samples` comes back as a tensor
-    on its own device.
+    on its own device. The kernels follow the container: numpy and scipy input
+    runs numpy/scipy (and torch on CPU memory shared with the array), a tensor
+    runs torch kernels on its device, the CPU included.
 
     Parameters
     ----------
@@ -107,9 +114,14 @@ class PCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         Seeds the 'arpack' starting vector and the 'randomized' Gaussian test
         matrix (through a ``torch.Generator``); the global RNGs are not used.
 
-    device : str or torch.device, default='auto'
-        Where torch computes: 'auto' (CUDA, then MPS, then the CPU), 'cpu',
-        'cuda', 'cuda:N' or 'mps'. Resolved in :meth:`fit` into ``device_``.
+    device : str, torch.device or None, default=None
+        Where to compute. None follows the data: numpy and scipy input stays
+        on the CPU (no GPU context is opened, e.g. in every GridSearchCV
+        worker), a tensor is processed on its own device. 'auto' (CUDA, then
+        MPS, then the CPU), 'cuda', 'cuda:N' or 'mps' opt in to an
+        accelerator, moving numpy input there; 'cpu' moves tensors to the CPU.
+        Resolved in :meth:`fit` into ``device_``; :meth:`transform` and the
+        other methods compute a tensor on its own device.
 
     Attributes
     ----------
@@ -192,7 +204,7 @@ class PCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         "n_oversamples": [Interval(Integral, 1, None, closed="left")],
         "power_iteration_normalizer": [StrOptions(("auto", "QR", "LU", "none"))],
         "random_state": [RANDOM_STATE],
-        "device": [DEVICE],
+        "device": [DEVICE, NONE],
     }
 
     def __init__(
@@ -207,7 +219,7 @@ class PCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         n_oversamples=10,
         power_iteration_normalizer="auto",
         random_state=None,
-        device="auto",
+        device=None,
     ):
         self.n_components = n_components
         self.copy = copy
@@ -266,8 +278,8 @@ class PCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                 Y = U[:, :k] * (signs[:k] * scale)
             elif sp.issparse(Xv):
                 return self._transform_array(Xv)
-            elif Xv.device.type == "cpu" and not is_tensor(X):
-                return self._transform_array(Xv.numpy(), centred=x_is_centred)
+            elif not is_tensor(Xv):
+                return self._transform_array(Xv, centred=x_is_centred)
             else:
                 Y = self._transform_tensor(Xv, centred=x_is_centred)
         return output_like(Y, X, np_dtype)
@@ -279,34 +291,15 @@ class PCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         inf: the caller runs ``check_finite`` (a tensor is always tested).
         """
         if is_tensor(X):
-            if X.layout != torch.strided:
-                raise TypeError(
-                    "PCA does not accept sparse torch tensors; pass a scipy.sparse "
-                    "CSR or CSC matrix instead."
-                )
-            if X.ndim != 2:
-                raise ValueError(
-                    f"Expected a 2D tensor of shape (n_samples, n_features), got shape "
-                    f"{tuple(X.shape)}. Reshape your data with X.reshape(-1, 1) if it has "
-                    "a single feature or X.reshape(1, -1) if it has a single sample."
-                )
+            np_dtype = check_tensor(X, type(self).__name__)
             validate_data(self, X, reset=reset, skip_check_array=True)
-            if X.shape[0] < 1:
-                raise ValueError(
-                    f"Found array with 0 sample(s) (shape={tuple(X.shape)}) while a "
-                    "minimum of 1 is required by PCA."
-                )
-            if X.is_floating_point() and not bool(torch.isfinite(X).all()):
-                raise ValueError("Input X contains NaN or infinity.")
-            half = (torch.float32, torch.float16, torch.bfloat16)
-            return X, np.dtype(np.float32 if X.dtype in half else np.float64)
+            return X, np_dtype
         X = validate_data(
             self,
             X,
             dtype=[np.float64, np.float32],
             accept_sparse=("csr", "csc") if accept_sparse else False,
             reset=reset,
-            force_writeable=reset and not self.copy,
             ensure_all_finite=False,
         )
         if finite:
@@ -322,8 +315,8 @@ class PCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                 f'solvers, while "{self.svd_solver}" was passed. See TruncatedSVD for a '
                 "possible alternative."
             )
-        self.device_ = resolve_device(self.device, type(self).__name__)
         X, np_dtype = self._validate(X, reset=True)
+        self.device_ = resolve_input_device(self.device, X, type(self).__name__)
         n_samples, n_features = X.shape
 
         solver = self.svd_solver
@@ -342,20 +335,25 @@ class PCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             else:  # also n_components in (0, 1)
                 solver = "full"
         self._fit_svd_solver = solver
+        if (
+            not self.copy
+            and solver != "covariance_eigh"
+            and not is_tensor(X)
+            and not sp.issparse(X)
+        ):
+            if not X.flags.writeable:
+                # These solvers centre X in place; a read-only input (a memmap) is
+                # copied once, as scikit-learn does. covariance_eigh never writes to X.
+                X = X.copy()
 
         dtype = _work_dtype(self.device_, np_dtype)
-        with torch.no_grad():
+        if not sp.issparse(X) and (is_tensor(X) or self.device_.type != "cpu"):
+            # The torch kernels; numpy input stays numpy for the numpy/scipy ones.
+            X = to_tensor(X, self.device_, dtype)
+        with torch.no_grad(), numpy_linalg_errors():
             if solver in ("full", "covariance_eigh"):
                 return self._fit_full(X, n_components, np_dtype, dtype)
             return self._fit_truncated(X, n_components, np_dtype, dtype)
-
-    def _centre(self, X, dtype):
-        """Mean (n_features,) and centred data (n_samples, n_features) as tensors.
-
-        With copy=False the centring happens in place, overwriting X when it
-        shares memory with the tensor, as in scikit-learn.
-        """
-        return _centred(to_tensor(X, self.device_, dtype), copy=self.copy)
 
     def _fit_full(self, X, n_components, np_dtype, dtype):
         """Exact decomposition by SVD of the centred data or eigh of its covariance."""
@@ -373,14 +371,15 @@ class PCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
 
         U, x_is_centred = None, False
         if solver == "full":
-            mean, Xv = self._centre(X, dtype)
+            # With copy=False the centring overwrites X, as in scikit-learn.
+            mean, Xv = _centred(X, copy=self.copy)
             x_is_centred = True
             U, S, Vt = _full_svd(Xv)
             explained_variance = S**2 / (n_samples - 1)
         else:
-            Xv = X if sp.issparse(X) else to_tensor(X, self.device_, dtype)
+            Xv = X
             mean, explained_variance, S, Vt = _covariance_eigh(Xv, self.device_, dtype)
-        signs, Vt = _svd_flip(Vt)
+        signs, Vt = _svd_flip(Vt if is_tensor(X) else Vt.numpy())
 
         spectrum = explained_variance.cpu().numpy().astype(np_dtype, copy=False)
         ratio = spectrum / spectrum.sum()
@@ -428,13 +427,14 @@ class PCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         if sp.issparse(X):
             mean_np, var = mean_variance_axis(X, axis=0)
             mean_np = mean_np.astype(np_dtype, copy=False)
-            total_var = float(var.sum()) * n_samples / (n_samples - 1)  # ddof=1
+            # ddof=1; numpy division: one sample gives NaN with a warning, as in scikit-learn.
+            total_var = np.float64(var.sum()) * n_samples / np.float64(n_samples - 1)
             mean = torch.from_numpy(mean_np).to(self.device_, dtype)
             Xv, operator = X, _centred_sparse_operator(X, mean_np)
         else:
-            mean, Xv = self._centre(X, dtype)
+            mean, Xv = _centred(X, copy=self.copy)
             x_is_centred = True
-            total_var = _sum_of_squares(Xv) / (n_samples - 1)
+            total_var = np.float64(_sum_of_squares(Xv)) / np.float64(n_samples - 1)
             operator = None
 
         if solver == "arpack":
@@ -451,7 +451,7 @@ class PCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                 self.power_iteration_normalizer,
                 generator,
             )
-        signs, Vt = _svd_flip(Vt)
+        signs, Vt = _svd_flip(Vt if is_tensor(X) else Vt.cpu().numpy())
 
         explained_variance = (S**2 / (n_samples - 1)).cpu().numpy().astype(np_dtype, copy=False)
         ratio = explained_variance / np_dtype.type(total_var)
@@ -493,8 +493,11 @@ class PCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         return _project_array(X, self.components_, mean, variance, with_total)
 
     def _device_for(self, X):
-        """Where to compute for ``X``: a tensor's own device, else ``device_``."""
-        return X.device if is_tensor(X) else self.device_
+        """Where to compute for ``X``: a tensor's own device; for an array, the CPU
+        unless ``device`` asked for an accelerator (then ``device_``)."""
+        if is_tensor(X):
+            return X.device
+        return torch.device("cpu") if self.device is None else self.device_
 
     def transform(self, X):
         """Project X on the principal components.
@@ -514,8 +517,7 @@ class PCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         Xv, np_dtype = self._validate(X, reset=False, finite=False)
         device = self._device_for(Xv)
         if sp.issparse(Xv) or (device.type == "cpu" and not is_tensor(Xv)):
-            # numpy's BLAS (OpenBLAS) multiplies faster than torch's MKL on the CPU,
-            # with no tensor round trip, and the same product tests X for NaN and
+            # numpy input stays numpy, and the same product tests X for NaN and
             # inf: see _project_array.
             Y, total = self._transform_array(Xv, with_total=True)
             check_finite(Xv, type(self).__name__, total)
@@ -542,11 +544,16 @@ class PCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         if is_tensor(X):
-            Xv = X
-            np_dtype = np.dtype(np.float64 if X.dtype == torch.float64 else np.float32)
+            Xv, np_dtype = X, check_tensor(X, type(self).__name__)
         else:
             Xv = check_array(X, input_name="X", dtype=[np.float64, np.float32])
             np_dtype = Xv.dtype
+        if Xv.shape[1] != self.n_components_:
+            raise ValueError(
+                f"X has {Xv.shape[1]} columns, but PCA has {self.n_components_} components: "
+                f"inverse_transform expects data of shape (n_samples, {self.n_components_}), "
+                "such as the output of transform."
+            )
         device = self._device_for(Xv)
         with torch.no_grad():
             Z = to_tensor(Xv, device, _work_dtype(device, np_dtype))
@@ -556,147 +563,13 @@ class PCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             Y = torch.addmm(mean, Z, W)  # mean + Z W: (n_samples, n_features)
         return output_like(Y, X, np_dtype)
 
-    def _generative(self, device, dtype):
-        """Low-rank form of the model covariance ``W^T diag(g) W + sigma2 I``.
-
-        Returns W (k, n_features), g (k,), sigma2 (float) and the mean. With
-        whitening, W is scaled by the square root of the explained variance,
-        as scikit-learn's ``get_covariance`` does.
-        """
-        W, mean, variance = self._model(device, dtype)
-        sigma2 = float(self.noise_variance_)
-        g = (variance - sigma2).clamp(min=0)
-        if self.whiten:
-            g = g * variance
-        return W, g, sigma2, mean
-
-    def get_covariance(self):
-        """Data covariance of the probabilistic PCA model.
-
-        ``cov = components_.T @ diag(explained_variance_ - noise_variance_)
-        @ components_ + noise_variance_ * I``.
-
-        Returns
-        -------
-        cov : ndarray of shape (n_features, n_features)
-            Estimated covariance of the data.
-        """
-        check_is_fitted(self)
-        np_dtype = self.components_.dtype
-        with torch.no_grad():
-            W, g, sigma2, _ = self._generative(self.device_, _work_dtype(self.device_, np_dtype))
-            cov = (W.T * g) @ W
-            cov.diagonal().add_(sigma2)
-        return cov.cpu().numpy().astype(np_dtype, copy=False)
-
-    def get_precision(self):
-        """Inverse of :meth:`get_covariance`, by the matrix inversion lemma.
-
-        Returns
-        -------
-        precision : ndarray of shape (n_features, n_features)
-            Estimated precision of the data.
-        """
-        check_is_fitted(self)
-        np_dtype = self.components_.dtype
-        with torch.no_grad():
-            W, g, sigma2, _ = self._generative(self.device_, _work_dtype(self.device_, np_dtype))
-            precision = _lowrank_precision(W, g, sigma2)
-        return precision.cpu().numpy().astype(np_dtype, copy=False)
-
-    def score_samples(self, X):
-        """Log-likelihood of each sample under the probabilistic PCA model.
-
-        See Bishop, "Pattern Recognition and Machine Learning", 12.2.1, and
-        Tipping and Bishop (1999).
-
-        Parameters
-        ----------
-        X : array-like or torch.Tensor of shape (n_samples, n_features)
-            The data.
-
-        Returns
-        -------
-        ll : ndarray or torch.Tensor of shape (n_samples,)
-            Log-likelihood of each sample.
-        """
-        check_is_fitted(self)
-        Xv, np_dtype = self._validate(X, reset=False, accept_sparse=False)
-        device = self._device_for(Xv)
-        with torch.no_grad():
-            Xt = to_tensor(Xv, device, _work_dtype(device, np_dtype))
-            W, g, sigma2, mean = self._generative(device, Xt.dtype)
-            ll = _lowrank_log_likelihood(Xt - mean, W, g, sigma2)
-        return output_like(ll, X, np_dtype)
-
-    def score(self, X, y=None):
-        """Average log-likelihood of the samples under the probabilistic PCA model.
-
-        Parameters
-        ----------
-        X : array-like or torch.Tensor of shape (n_samples, n_features)
-            The data.
-
-        y : Ignored
-            Not used, present for API consistency by convention.
-
-        Returns
-        -------
-        ll : float
-            Mean of :meth:`score_samples`.
-        """
-        return float(self.score_samples(X).mean())
-
-    def sample(self, n_samples=1, random_state=None):
-        """Draw samples from the fitted probabilistic PCA model.
-
-        ``x = mean_ + W^T (sqrt(g) * z) + sqrt(noise_variance_) * e`` with
-        ``z ~ N(0, I_k)`` and ``e ~ N(0, I_p)``, so that ``x`` follows
-        ``N(mean_, get_covariance())`` without factorising a dense matrix.
-
-        Parameters
-        ----------
-        n_samples : int, default=1
-            Number of samples to draw.
-
-        random_state : int, RandomState instance or None, default=None
-            Seeds a ``torch.Generator`` on ``device_``; the global RNGs are not used.
-
-        Returns
-        -------
-        X : ndarray of shape (n_samples, n_features)
-            Samples, in the dtype of the training data.
-        """
-        check_is_fitted(self)
-        if isinstance(n_samples, bool | np.bool_) or not isinstance(n_samples, Integral):
-            raise ValueError(f"n_samples must be an int >= 1; got {n_samples!r} instead.")
-        if n_samples < 1:
-            raise ValueError(f"n_samples must be an int >= 1; got {n_samples!r} instead.")
-        np_dtype = self.components_.dtype
-        device = self.device_
-        with torch.no_grad():
-            W, g, sigma2, mean = self._generative(device, _work_dtype(device, np_dtype))
-            X = _lowrank_sample(
-                W, g, sigma2, mean, n_samples, _torch_generator(random_state, device)
-            )
-        return X.cpu().numpy().astype(np_dtype, copy=False)
-
     @property
     def _n_features_out(self):
         """Number of transformed output features."""
         return self.components_.shape[0]
 
     def __setstate__(self, state):
-        device = state.get("device_")
-        if device is not None and not device_available(device):
-            warnings.warn(
-                f"PCA was fitted on {device}, which is not available here; it will compute "
-                "on the CPU. Refit with device='cpu' to silence this warning.",
-                UserWarning,
-                stacklevel=2,
-            )
-            state["device_"] = torch.device("cpu")
-        self.__dict__.update(state)
+        self.__dict__.update(restore_device(dict(state), type(self).__name__))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -16,7 +16,7 @@ from ._likelihoods import (
     log_likelihood,
 )
 from ._modules import VAE, materialize
-from ._validation import Constraint, Interval, StrOptions
+from ._validation import MIN_NOISE_VARIANCE, Constraint, Interval, StrOptions
 from .exceptions import PosteriorCollapseWarning
 
 # A unit is active when the variance of its posterior mean over the data exceeds this
@@ -25,9 +25,6 @@ _ACTIVE_UNIT_THRESHOLD = 0.01
 # Bounds of the mean in the Bernoulli decoder's initial logit: a constant feature
 # would otherwise start at an infinite logit.
 _LOGIT_CLIP = 1e-3
-# Floor of a learned noise variance: keeps the likelihood finite when the decoder
-# reproduces the data exactly.
-_MIN_NOISE_VARIANCE = 1e-6
 # Elements of the widest activation per decoder pass when scoring: bounds the
 # memory of score_samples and score_samples_iwae whatever n_samples and the draws.
 _SCORE_ELEMENTS = 2**20
@@ -54,9 +51,9 @@ def _optimal_log_c(x, out):
 
     c* = ||x - f(z)||² / d averaged over the rows (Rybkin et al. 2021): in closed
     form rather than a parameter that Adam would move by at most its step size
-    per step. A scalar tensor, floored at _MIN_NOISE_VARIANCE.
+    per step. A scalar tensor, floored at MIN_NOISE_VARIANCE.
     """
-    return (x - out).square().mean().clamp(min=_MIN_NOISE_VARIANCE).log()
+    return (x - out).square().mean().clamp(min=MIN_NOISE_VARIANCE).log()
 
 
 def _check_unit_interval(Xt, likelihood):
@@ -378,7 +375,7 @@ class VAETransformer(BaseNeuralTransformer):
         if self.likelihood == "gaussian":
             sq = float(torch.var(Xt, dim=0, correction=0).sum())  # E||x - mean||²
             if self.noise_variance == "learned":
-                c = max(sq / d, _MIN_NOISE_VARIANCE)
+                c = max(sq / d, MIN_NOISE_VARIANCE)
             else:
                 c = float(self.noise_variance)
             null = 0.5 * (sq / c + d * (_LOG_2PI + math.log(c)))
@@ -463,7 +460,7 @@ class VAETransformer(BaseNeuralTransformer):
             z = mean + (0.5 * log_var).exp() * eps.to(mean.dtype)
             # Summed on the device, accumulated in float64 on the host (MPS has no float64).
             sq += float((self.module_.decoder(z) - xb).square().sum())
-        return max(sq / Xt.numel(), _MIN_NOISE_VARIANCE)
+        return max(sq / Xt.numel(), MIN_NOISE_VARIANCE)
 
     # ----------------------------------------------------------- inference
     def _encode(self, X):

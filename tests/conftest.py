@@ -4,11 +4,25 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, settings
 
 from skvae._device import accelerators
 
 REPO = Path(__file__).resolve().parents[1]
 MNIST_PATH = Path(os.environ.get("SKVAE_MNIST", REPO.parent / "shared" / "data" / "mnist.npz"))
+
+# Property-based tests: a fixed, bounded set of examples in CI (the same on every
+# run, no example database written); HYPOTHESIS_PROFILE=explore searches afresh.
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    database=None,
+    max_examples=2000,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile("explore", max_examples=20000, deadline=None, database=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -315,8 +315,11 @@ def test_tensor_input_is_validated():
     assert pca.n_features_in_ == 4
     with pytest.raises(ValueError, match="X has 3 features, but PCA is expecting 4"):
         pca.transform(torch.randn(5, 3))
-    with pytest.raises(ValueError, match="NaN or infinity"):
-        pca.transform(torch.full((2, 4), float("nan")))
+    for bad in (float("nan"), float("inf")):
+        ref = decomposition.PCA(2).fit(np.ones((3, 4)) + np.eye(3, 4))
+        match = _sklearn_error(ref.transform, np.full((2, 4), bad, dtype=np.float32))
+        with pytest.raises(ValueError, match=match):
+            pca.transform(torch.full((2, 4), bad))
     with pytest.raises(ValueError, match="Expected a 2D tensor"):
         pca.transform(torch.randn(4))
 
@@ -378,8 +381,8 @@ def test_assume_finite_config_skips_the_check_as_in_sklearn():
 @pytest.mark.parametrize("order", ["C", "F"])
 @pytest.mark.parametrize("solver", ["covariance_eigh", "arpack", "auto"])
 def test_row_block_products_agree_with_sklearn(solver, order):
-    # Large enough for PCA to split the Gram matrix and the column sums over two
-    # single-threaded BLAS blocks (see skvae._device.map_row_blocks).
+    # Large enough for PCA to split the column sums over row blocks
+    # (see skvae._device.map_row_blocks).
     X = make_low_rank_matrix(6000, 400, effective_rank=20, tail_strength=0.3, random_state=0)
     X = np.asarray(X + 0.5, order=order)  # a mean far from zero, which the covariance must remove
     with threadpool_limits(limits=2, user_api="blas"):
@@ -417,7 +420,7 @@ def test_unpickling_on_a_machine_without_the_device_falls_back_to_cpu(monkeypatc
     state = pca.__getstate__()
     state["device_"] = torch.device("cuda:7")
     clone = PCA.__new__(PCA)
-    monkeypatch.setattr("skvae._pca.device_available", lambda d: False)
+    monkeypatch.setattr("skvae._device.device_available", lambda d: False)
     with pytest.warns(UserWarning, match="not available here"):
         clone.__setstate__(state)
     assert clone.device_ == torch.device("cpu")
