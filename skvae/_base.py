@@ -536,7 +536,8 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
     def __setstate__(self, state):
         state = dict(state)
         payload = state.pop("_torch_state", None)
-        state = restore_device(state, type(self).__name__, stacklevel=caller_stacklevel())
+        # One frame deeper than here: restore_device warns.
+        state = restore_device(state, type(self).__name__, stacklevel=caller_stacklevel() + 1)
         if payload is not None:
             loaded = torch.load(
                 io.BytesIO(payload), map_location=state["device_"], weights_only=False
