@@ -135,23 +135,28 @@ def skvae_epoch(make, X_np, n_epochs):
     times = []
     for epoch in range(n_epochs):
         start = time.perf_counter()
-        train(
-            est.module_,
-            est._make_loss(noise),
-            est.optimizer_,
-            X,
-            generator=order,
-            batch_size=est.batch_size,
-            max_iter=1,
-            tol=0.0,
-            n_iter_no_change=1,
-            first_epoch=epoch,
-        )
+        one_skvae_epoch(est, X, order, noise, epoch)
         if X.device.type == "cuda":
             torch.cuda.synchronize()
         times.append(time.perf_counter() - start)
     epoch_seconds = statistics.median(times)
     return epoch_seconds, fit_seconds - epoch_seconds
+
+
+def one_skvae_epoch(est, X, order, noise, epoch):
+    """One epoch of skvae's training loop on a fitted estimator's module and optimizer."""
+    train(
+        est.module_,
+        est._make_loss(noise),
+        est.optimizer_,
+        X,
+        generator=order,
+        batch_size=est.batch_size,
+        max_iter=1,
+        tol=0.0,
+        n_iter_no_change=1,
+        first_epoch=epoch,
+    )
 
 
 def plain_ae_epochs(X, batch_size):
@@ -180,18 +185,7 @@ def skvae_ae_epochs(make, X_np):
     noise = torch.Generator(device=est.device_).manual_seed(1)
     epoch = 1
     while True:
-        train(
-            est.module_,
-            est._make_loss(noise),
-            est.optimizer_,
-            X,
-            generator=order,
-            batch_size=est.batch_size,
-            max_iter=1,
-            tol=0.0,
-            n_iter_no_change=1,
-            first_epoch=epoch,
-        )
+        one_skvae_epoch(est, X, order, noise, epoch)
         epoch += 1
         yield est.optimizer_
 
