@@ -102,11 +102,11 @@ def accuracy(fitted, make, X, exact, solver):
     return np.mean(errors)
 
 
-def bench(X, n_components, repeats, settle_s, clock):
+def bench(X, n_components, repeats, settle_s, clock, solvers=SOLVERS):
     T = torch.from_numpy(X)  # shares X's memory
     exact = exact_variances(X)
     rows = []
-    for solver in SOLVERS:
+    for solver in solvers:
         kwargs = dict(n_components=n_components, svd_solver=solver)
         fits, (ref, ours, ours_t) = interleaved(
             [
@@ -191,7 +191,16 @@ def main():
         help="seconds of idle before each timed call, so that no call pays for the spinning "
         "threads of the one before (0: back to back)",
     )
+    parser.add_argument(
+        "--solvers",
+        default=",".join(SOLVERS),
+        help="comma-separated solvers to time (default: all: %(default)s)",
+    )
     args = parser.parse_args()
+    solvers = args.solvers.split(",")
+    unknown = sorted(set(solvers) - set(SOLVERS))
+    if unknown:
+        parser.error(f"unknown solvers {unknown}; choose among {SOLVERS}")
     limits = contextlib.nullcontext()
     if args.threads is not None:
         # This script's own process only; the library never changes these settings.
@@ -210,12 +219,12 @@ def main():
         X, source = mnist_like(n_mnist)
         report(
             f"{X.shape[0]}x{X.shape[1]} float32, k=50, data: {source}",
-            bench(X, 50, repeats, args.settle, clock),
+            bench(X, 50, repeats, args.settle, clock, solvers),
         )
         Xw = wide(200, 2_000) if args.quick else wide(1_000, 10_000)
         report(
             f"wide {Xw.shape[0]}x{Xw.shape[1]} float32, k=50",
-            bench(Xw, 50, repeats, args.settle, clock),
+            bench(Xw, 50, repeats, args.settle, clock, solvers),
         )
 
 

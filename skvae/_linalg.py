@@ -14,7 +14,7 @@ import math
 import numpy as np
 import scipy.sparse as sp
 import torch
-from scipy.linalg import qr, svd
+from scipy.linalg import lu, qr, svd
 from scipy.sparse.linalg import LinearOperator, eigsh, svds
 from scipy.special import gammaln
 
@@ -144,6 +144,10 @@ def _range_finder_svd(A, n_components, n_oversamples, n_iter, normalizer, genera
     Q = torch.randn(A.shape[1], size, generator=generator, device=device, dtype=dtype)
     if normalizer == "QR":
         norm = lambda Y: torch.linalg.qr(Y).Q  # noqa: E731
+    elif normalizer == "LU" and isinstance(A, np.ndarray):
+        # scipy's LU, as scikit-learn: its P L comes out in the memory layout that
+        # the next BLAS product with A takes fastest.
+        norm = lambda Y: torch.from_numpy(lu(Y.numpy(), permute_l=True, check_finite=False)[0])  # noqa: E731
     elif normalizer == "LU":
         norm = _lu_normalize
     else:
