@@ -85,7 +85,8 @@ class AutoencoderTransformer(BaseNeuralTransformer):
     module_ : torch.nn.Module
         The trained network, with ``encoder`` and ``decoder`` submodules.
     optimizer_ : torch.optim.Adam
-        Its optimizer, kept for :meth:`partial_fit`.
+        Its optimizer, kept for :meth:`partial_fit`: torch's fused Adam where the
+        device has one (the same updates as the default Adam up to float rounding).
     device_ : torch.device
         The device the network lives on.
     loss_curve_ : list of float

@@ -34,7 +34,7 @@ from ._device import (
     to_tensor,
 )
 from ._modules import ACTIVATIONS
-from ._training import train
+from ._training import make_adam, train
 from ._validation import (
     BOOLEAN,
     DEVICE,
@@ -199,7 +199,7 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
             self.loss_curve_, self.n_iter_ = [], 0
             self.loss_parts_ = {}
         if not (incremental and fitted):
-            self.optimizer_ = torch.optim.Adam(
+            self.optimizer_ = make_adam(
                 self.module_.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay
             )
 

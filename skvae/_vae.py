@@ -220,7 +220,8 @@ class VAETransformer(BaseNeuralTransformer):
         The trained network: ``encoder`` (with ``loc`` and ``log_var`` heads) and
         ``decoder``.
     optimizer_ : torch.optim.Adam
-        Its optimizer, kept for :meth:`partial_fit`.
+        Its optimizer, kept for :meth:`partial_fit`: torch's fused Adam where the
+        device has one (the same updates as the default Adam up to float rounding).
     device_ : torch.device
         The device the network lives on.
     loss_curve_ : list of float

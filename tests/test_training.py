@@ -2,13 +2,17 @@
 
 import copy
 import math
+import pickle
 
+import numpy as np
 import pytest
 import torch
+from sklearn.exceptions import ConvergenceWarning
 from torch import nn
 
+from skvae import AutoencoderTransformer
 from skvae._device import cpu_fast_math
-from skvae._training import train
+from skvae._training import make_adam, train
 
 DENORMAL = 1e-39  # below float32's smallest normal number, ~1.18e-38
 TINY = torch.finfo(torch.float32).tiny
@@ -240,3 +244,35 @@ def test_zeroing_tiny_adam_state_matches_plain_adam():
     assert denormals(optimizer) == 0
     for ours, theirs in zip(module.parameters(), plain.parameters()):
         torch.testing.assert_close(ours, theirs)
+
+
+def test_fused_adam_matches_the_default_adam():
+    # The estimators train with make_adam; its updates must be Adam's.
+    X = torch.rand(64, 12, generator=torch.Generator().manual_seed(0))
+    torch.manual_seed(0)
+    module = nn.Sequential(nn.Linear(12, 8), nn.Tanh(), nn.Linear(8, 12))
+    default = copy.deepcopy(module)
+    fused = make_adam(module.parameters(), lr=1e-2, weight_decay=1e-3)
+    plain = torch.optim.Adam(default.parameters(), lr=1e-2, weight_decay=1e-3)
+    assert fused.defaults["fused"]  # the CPU has a fused Adam in the tested torch
+    for start in range(0, 64 * 5, 8):
+        xb = X[start % 64 : start % 64 + 8]
+        for net, optimizer in ((module, fused), (default, plain)):
+            loss = (net(xb) - xb).square().mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    for ours, theirs in zip(module.parameters(), default.parameters()):
+        torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-6)
+
+
+def test_fitted_estimators_pickle_with_the_fused_optimizer():
+    X = np.random.default_rng(0).random((60, 5)).astype(np.float32)
+    est = AutoencoderTransformer(2, hidden_layer_sizes=(4,), max_iter=3, random_state=0)
+    with pytest.warns(ConvergenceWarning):
+        est.fit(X)
+    assert est.optimizer_.defaults["fused"]
+    loaded = pickle.loads(pickle.dumps(est))
+    loaded.partial_fit(X)
+    est.partial_fit(X)
+    np.testing.assert_array_equal(loaded.transform(X), est.transform(X))
