@@ -127,26 +127,24 @@ def _range_finder_svd(A, n_components, n_oversamples, n_iter, normalizer, genera
     transpose = n_samples < n_features
     if transpose:
         A = A.T  # the range finder is cheaper with the smaller side as columns
-    if isinstance(A, np.ndarray):
-        # numpy's BLAS for the products with A, as scikit-learn; torch (on the same
-        # memory) for the small factorisations.
-        device, dtype = torch.device("cpu"), torch.from_numpy(A[:0, :0]).dtype
-        times = lambda Q: torch.from_numpy(A @ Q.numpy())  # noqa: E731
-        times_t = lambda Q: torch.from_numpy(A.T @ Q.numpy())  # noqa: E731
-    else:
-        # Products formed as (Q^T A^T)^T: the same numbers, in a layout that BLAS
-        # runs faster for a tall A and a thin Q, and whose column-major result
-        # LAPACK factorises without a copy.
-        device, dtype, At = A.device, A.dtype, A.T
-        times = lambda Q: (Q.T @ At).T  # noqa: E731
-        times_t = lambda Q: (Q.T @ A).T  # noqa: E731
+    host_lu = isinstance(A, np.ndarray)
+    if host_lu:
+        # torch's products on the array's own memory: faster than numpy's BLAS
+        # calls here at one and at several threads (benchmarks/bench_pca.py).
+        A = torch.from_numpy(A if min(A.strides) >= 0 else np.ascontiguousarray(A))
+    # Products formed as (Q^T A^T)^T: the same numbers, in a layout that BLAS
+    # runs faster for a tall A and a thin Q, and whose column-major result
+    # LAPACK factorises without a copy.
+    device, dtype, At = A.device, A.dtype, A.T
+    times = lambda Q: (Q.T @ At).T  # noqa: E731
+    times_t = lambda Q: (Q.T @ A).T  # noqa: E731
     size = n_components + n_oversamples
     Q = torch.randn(A.shape[1], size, generator=generator, device=device, dtype=dtype)
     if normalizer == "QR":
         norm = lambda Y: torch.linalg.qr(Y).Q  # noqa: E731
-    elif normalizer == "LU" and isinstance(A, np.ndarray):
-        # scipy's LU, as scikit-learn: its P L comes out in the memory layout that
-        # the next BLAS product with A takes fastest.
+    elif normalizer == "LU" and host_lu:
+        # scipy's LU on numpy input, as scikit-learn: cheaper than torch's LU and
+        # the pivot bookkeeping of _lu_normalize.
         norm = lambda Y: torch.from_numpy(lu(Y.numpy(), permute_l=True, check_finite=False)[0])  # noqa: E731
     elif normalizer == "LU":
         norm = _lu_normalize
