@@ -48,8 +48,6 @@ from ._validation import (
 )
 from .exceptions import DivergenceWarning
 
-# Rows per forward pass at inference: bounds device memory for large X.
-_INFERENCE_ROWS = INFERENCE_ROWS
 # The purposes random streams are drawn for; see BaseNeuralTransformer._spawn_seed.
 _SHUFFLE, _NOISE, _INIT, _SCORE = range(4)
 
@@ -391,7 +389,7 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         self.module_.eval()
         with torch.inference_mode(), cpu_fast_math(self.device_):
             out = torch.cat(
-                [fn(Xt[i : i + _INFERENCE_ROWS]) for i in range(0, Xt.shape[0], _INFERENCE_ROWS)]
+                [fn(Xt[i : i + INFERENCE_ROWS]) for i in range(0, Xt.shape[0], INFERENCE_ROWS)]
             )
         if scores and is_tensor(X) and X.is_floating_point() and X.element_size() < 4:
             return out.to(device=X.device, dtype=torch.float32)
@@ -502,8 +500,8 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
             Z = self._sample_latent(int(n_samples), generator)  # (n_samples, n_components)
             X_new = torch.cat(
                 [
-                    self._generate(Z[i : i + _INFERENCE_ROWS], generator, observation_noise)
-                    for i in range(0, len(Z), _INFERENCE_ROWS)
+                    self._generate(Z[i : i + INFERENCE_ROWS], generator, observation_noise)
+                    for i in range(0, len(Z), INFERENCE_ROWS)
                 ]
             )
         return output_like(X_new, None, self._fit_dtype)

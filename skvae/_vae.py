@@ -7,7 +7,8 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 
-from ._base import _INFERENCE_ROWS, _SCORE, BaseNeuralTransformer, caller_stacklevel
+from ._base import _SCORE, BaseNeuralTransformer, caller_stacklevel
+from ._device import INFERENCE_ROWS
 from ._likelihoods import (
     LIKELIHOODS,
     UNIT_INTERVAL,
@@ -385,7 +386,7 @@ class VAETransformer(BaseNeuralTransformer):
             null = (
                 -sum(
                     float(log_likelihood(self.likelihood, xb, out.expand_as(xb)).sum())
-                    for xb in Xt.split(_INFERENCE_ROWS)
+                    for xb in Xt.split(INFERENCE_ROWS)
                 )
                 / n
             )
@@ -432,8 +433,8 @@ class VAETransformer(BaseNeuralTransformer):
         else:
             self.noise_variance_ = float(self.noise_variance)
         kl, codes = 0.0, []
-        for i in range(0, Xt.shape[0], _INFERENCE_ROWS):
-            mean, log_var = self.module_.encoder(Xt[i : i + _INFERENCE_ROWS])
+        for i in range(0, Xt.shape[0], INFERENCE_ROWS):
+            mean, log_var = self.module_.encoder(Xt[i : i + INFERENCE_ROWS])
             # Summed on the device, accumulated in float64 on the host (MPS has no float64).
             kl = kl + gaussian_kl(mean, log_var).sum(0).to("cpu", torch.float64)  # (n_components,)
             codes.append(mean.to("cpu", torch.float64).numpy())
@@ -454,8 +455,8 @@ class VAETransformer(BaseNeuralTransformer):
     def _fitted_noise_variance(self, Xt):
         """The learned c: E_q ||x - f(z)||² / d over the training data, one draw of z per row."""
         sq = 0.0
-        for i in range(0, Xt.shape[0], _INFERENCE_ROWS):
-            xb = Xt[i : i + _INFERENCE_ROWS]
+        for i in range(0, Xt.shape[0], INFERENCE_ROWS):
+            xb = Xt[i : i + INFERENCE_ROWS]
             mean, log_var = self.module_.encoder(xb)  # (batch, n_components) each
             eps = _row_normals(_row_keys(xb, self._score_seed()), 0, 1, mean.shape[1])[0]
             z = mean + (0.5 * log_var).exp() * eps.to(mean.dtype)
