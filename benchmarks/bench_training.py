@@ -93,6 +93,16 @@ class RefVAE(nn.Module):
         return (rec.sum(1) + kl).mean()
 
 
+def plain_epoch(model, opt, X, batch_size):
+    """One epoch of the plain reference loop: shuffled minibatches, default Adam."""
+    order = torch.randperm(len(X), device=X.device)
+    for i in range(0, len(X), batch_size):
+        loss = model.loss(X[order[i : i + batch_size]])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+
 def reference_epoch(model_cls, X, batch_size, n_epochs, flush_denormal):
     """Seconds per epoch of the plain loop anyone would write."""
     torch.manual_seed(0)
@@ -102,12 +112,7 @@ def reference_epoch(model_cls, X, batch_size, n_epochs, flush_denormal):
     times = []
     for _ in range(n_epochs):
         start = time.perf_counter()
-        order = torch.randperm(len(X), device=X.device)
-        for i in range(0, len(X), batch_size):
-            loss = model.loss(X[order[i : i + batch_size]])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+        plain_epoch(model, opt, X, batch_size)
         if X.device.type == "cuda":
             torch.cuda.synchronize()
         times.append(time.perf_counter() - start)
@@ -165,12 +170,7 @@ def plain_ae_epochs(X, batch_size):
     model = RefAE().to(X.device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     while True:
-        order = torch.randperm(len(X), device=X.device)
-        for i in range(0, len(X), batch_size):
-            loss = model.loss(X[order[i : i + batch_size]])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+        plain_epoch(model, opt, X, batch_size)
         yield opt
 
 
