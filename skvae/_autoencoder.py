@@ -114,7 +114,7 @@ class AutoencoderTransformer(BaseNeuralTransformer):
         Covariance of the training codes, from which :meth:`sample` draws.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_features,)
         Names of features seen during fit, when X had string column names.
 
     See Also

@@ -430,7 +430,7 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
 
         Returns
         -------
-        X_original : ndarray or torch.Tensor of shape (n_samples, n_features_in_)
+        X_original : ndarray or torch.Tensor of shape (n_samples, n_features)
             Reconstructions (the decoder's mean), in X's dtype.
         """
         check_is_fitted(self)
@@ -485,7 +485,7 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
 
         Returns
         -------
-        X_new : ndarray of shape (n_samples, n_features_in_)
+        X_new : ndarray of shape (n_samples, n_features)
             Samples, in the training data's dtype.
         """
         check_is_fitted(self)

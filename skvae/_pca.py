@@ -125,18 +125,18 @@ class PCA(ProbabilisticPCAMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
 
     Attributes
     ----------
-    components_ : ndarray of shape (n_components_, n_features)
+    components_ : ndarray of shape (n_components, n_features)
         Principal axes in feature space, sorted by decreasing explained
         variance; the largest-magnitude entry of each is positive.
 
-    explained_variance_ : ndarray of shape (n_components_,)
+    explained_variance_ : ndarray of shape (n_components,)
         Variance explained by each component (``n_samples - 1`` degrees of
         freedom).
 
-    explained_variance_ratio_ : ndarray of shape (n_components_,)
+    explained_variance_ratio_ : ndarray of shape (n_components,)
         Fraction of the total variance explained by each component.
 
-    singular_values_ : ndarray of shape (n_components_,)
+    singular_values_ : ndarray of shape (n_components,)
         Singular values of the centred data for the selected components.
 
     mean_ : ndarray of shape (n_features,)
@@ -153,10 +153,10 @@ class PCA(ProbabilisticPCAMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
         1999): the mean of the discarded eigenvalues of the covariance.
 
     n_features_in_ : int
-        Number of features seen during :term:`fit`.
+        Number of features seen during ``fit``.
 
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
-        Names of features seen during :term:`fit`, when they are all strings.
+        Names of features seen during ``fit``, when they are all strings.
 
     device_ : torch.device
         The device the model was fitted on, resolved from ``device``.
@@ -264,7 +264,7 @@ class PCA(ProbabilisticPCAMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
 
         Returns
         -------
-        X_new : ndarray or torch.Tensor of shape (n_samples, n_components_)
+        X_new : ndarray or torch.Tensor of shape (n_samples, n_components)
             Projected data; a tensor on ``X``'s device when ``X`` is a tensor.
         """
         U, signs, S, Xv, x_is_centred = self._fit(X)
@@ -509,7 +509,7 @@ class PCA(ProbabilisticPCAMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
 
         Returns
         -------
-        X_new : ndarray or torch.Tensor of shape (n_samples, n_components_)
+        X_new : ndarray or torch.Tensor of shape (n_samples, n_components)
             Projection of X; a tensor on ``X``'s device when ``X`` is a tensor,
             computed in ``X``'s float dtype.
         """
@@ -533,7 +533,7 @@ class PCA(ProbabilisticPCAMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
 
         Parameters
         ----------
-        X : array-like or torch.Tensor of shape (n_samples, n_components_)
+        X : array-like or torch.Tensor of shape (n_samples, n_components)
             Data in the component space.
 
         Returns
