@@ -1,0 +1,110 @@
+"""Generated parts of the docs: the benchmark results page, and the topic pages' toctree.
+
+The results page's body is written from ``benchmarks/results/``.
+
+The page is generated at every docs build, never typed by hand: each
+``*.json`` file in the results folder becomes a section (its tables rendered
+as Markdown tables), each ``*.png`` beside it an image. Without results the
+page says how to produce them.
+
+A results file is a JSON object; these keys are rendered when present:
+
+- ``title`` (str) and ``description`` (str): the section's heading and text;
+- ``meta`` (object): date, machine, versions, threads..., as a two-column table;
+- ``tables`` (list of ``{"title": str, "rows": [object, ...]}``) or ``rows``
+  (one list of objects): each list of rows a table whose columns are the keys
+  of the rows, in first-seen order.
+"""
+
+import json
+from pathlib import Path
+
+
+def _cell(value):
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def _table(rows):
+    columns = []
+    for row in rows:
+        columns += [key for key in row if key not in columns]
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in rows:
+        lines.append("| " + " | ".join(_cell(row.get(key, "")) for key in columns) + " |")
+    return "\n".join(lines)
+
+
+def _section(path, page_dir):
+    data = json.loads(path.read_text())
+    if not isinstance(data, dict):
+        data = {"rows": data if isinstance(data, list) else [{"value": data}]}
+    parts = [f"## {data.get('title', path.stem)}", "", f"From `{path.name}`.", ""]
+    if data.get("description"):
+        parts += [str(data["description"]), ""]
+    if isinstance(data.get("meta"), dict):
+        parts += [_table([{"": k, "value": v} for k, v in data["meta"].items()]), ""]
+    tables = list(data.get("tables", []))
+    if isinstance(data.get("rows"), list):
+        tables.insert(0, {"rows": data["rows"]})
+    for table in tables:
+        rows = [r for r in table.get("rows", []) if isinstance(r, dict)]
+        if table.get("title"):
+            parts += [f"**{table['title']}**", ""]
+        if rows:
+            parts += [_table(rows), ""]
+    for image in sorted(path.parent.glob(f"{path.stem}*.png")):
+        # Copied beside the page's body, as Sphinx collects images under docs/.
+        (page_dir / image.name).write_bytes(image.read_bytes())
+        parts += [f"![{image.stem}](/_generated/{image.name})", ""]
+    return parts
+
+
+def write_results_page(results_dir, out):
+    """Write the Markdown body of the results page to ``out``; returns its text."""
+    results_dir, out = Path(results_dir), Path(out)
+    files = sorted(results_dir.glob("*.json")) if results_dir.is_dir() else []
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if files:
+        parts = [f"Generated from {len(files)} file(s) in `benchmarks/results/`.", ""]
+        for path in files:
+            parts += _section(path, out.parent)
+    else:
+        parts = [
+            "**No results generated yet.** The benchmark scripts in `benchmarks/` write their",
+            "results as JSON into `benchmarks/results/`; run them (e.g.",
+            "`python3 benchmarks/bench_pca.py`) and rebuild the docs to fill this page.",
+            "",
+        ]
+    text = "\n".join(parts)
+    if not out.exists() or out.read_text() != text:  # unchanged: no rebuild
+        out.write_text(text)
+    return text
+
+
+# Top-level pages that some toctree already lists.
+_LISTED = {"index", "api", "estimators", "results", "pca", "autoencoder", "vae"}
+
+
+def write_topics_toctree(docs_dir, out):
+    """Write a toctree of the top-level pages of ``docs_dir`` no other toctree lists.
+
+    Topic pages (``docs/memory.md``, ``docs/scaling.md``, ...) then join the site
+    as soon as they are added, without editing an index; the user guide includes
+    this toctree. Without such pages the file is empty.
+    """
+    docs_dir, out = Path(docs_dir), Path(out)
+    pages = sorted(
+        p.stem
+        for p in list(docs_dir.glob("*.md")) + list(docs_dir.glob("*.rst"))
+        if p.stem not in _LISTED and not p.stem.startswith(("sg_", "_"))
+    )
+    text = ""
+    if pages:
+        entries = "\n".join(f"/{page}" for page in pages)
+        text = f"## More topics\n\n```{{toctree}}\n:maxdepth: 1\n\n{entries}\n```\n"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if not out.exists() or out.read_text() != text:
+        out.write_text(text)
+    return text
