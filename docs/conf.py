@@ -174,5 +174,17 @@ def _plain_sklearn_refs(app, what, name, obj, options, lines):
         lines[:] = [_SKLEARN_ROLE.sub(_sklearn_role_as_text, line) for line in lines]
 
 
+def _skip_fitted_attributes(app, what, name, obj, skip, options):
+    """Leave fitted attributes (``components_``...) to the class's Attributes section.
+
+    Some are class-level descriptors computed on first use; autodoc would list
+    them a second time, as members without a docstring of their own.
+    """
+    if what == "class" and name.endswith("_") and not name.startswith("_"):
+        return True
+    return None
+
+
 def setup(app):
     app.connect("autodoc-process-docstring", _plain_sklearn_refs, priority=400)
+    app.connect("autodoc-skip-member", _skip_fitted_attributes)
