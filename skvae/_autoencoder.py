@@ -7,6 +7,7 @@ import torch
 
 from ._base import BaseNeuralTransformer
 from ._modules import Autoencoder, materialize
+from ._networks import build_network
 from ._validation import MIN_NOISE_VARIANCE
 
 
@@ -35,11 +36,53 @@ class AutoencoderTransformer(BaseNeuralTransformer):
     n_components : int, default=2
         Size of the code (the bottleneck).
     hidden_layer_sizes : tuple of int, default=(256, 128)
-        Widths of the encoder's hidden layers; the decoder uses them reversed.
+        Widths of the encoder's hidden layers (after the convolutions with
+        ``architecture='conv'``); the decoder uses them reversed.
     activation : {'relu', 'tanh', 'sigmoid', 'identity', 'leaky_relu', 'elu', 'gelu'}, \
             default='relu'
         Nonlinearity between layers. The code and the reconstruction are linear
         outputs.
+    input_shape : tuple of int, default=None
+        The shape of one sample inside the networks, e.g. ``(1, 28, 28)`` for
+        MNIST or ``(3, 32, 32)`` for CIFAR: rows of X stay flat for scikit-learn
+        (``n_features_in_``, pipelines, CV splits) and are reshaped to
+        ``(batch, *input_shape)`` for the encoder. Its product must equal
+        ``n_features``. None: the flat rows, ``(n_features,)``.
+    architecture : {'mlp', 'conv'}, default='mlp'
+        The built-in network. 'mlp': dense layers of ``hidden_layer_sizes``.
+        'conv': two 4x4 convolutions of stride 2 (32 and 64 channels) then dense
+        layers of ``hidden_layer_sizes``, and the mirror image with transposed
+        convolutions as decoder (the DCGAN layout of Radford et al. 2016, as in
+        the beta-VAE of Burgess et al. 2018); it needs
+        ``input_shape=(channels, height, width)`` with height and width multiples
+        of 4 (28x28 and 32x32 work). Both centre the input inside the network
+        and add the data's mean back at the output. Replaced on each side by
+        ``encoder`` or ``decoder`` when given.
+    encoder : torch.nn.Module, class or callable, default=None
+        Your own encoder trunk, mapping ``(batch, *input_shape)`` to features ``(batch,
+        n_hidden)`` (more dimensions are flattened); skvae adds the linear code layer
+        ``n_hidden -> n_components`` on it, sized by a dry run on a batch of zeros. A
+        class (or any callable returning a module) is called with ``**encoder_kwargs``
+        under a torch RNG forked and seeded from ``random_state``, so its initialisation
+        is reproducible and torch's global RNG is untouched; it is what ``clone``,
+        ``set_params``, grid searches and pickling handle best (pickling needs it
+        importable, at module level). An instance is deep-copied at every fit (yours is
+        never trained or moved) and starts from its current values, so a pretrained
+        module can be fine-tuned; its layers on the meta device are initialised by their
+        ``reset_parameters``. It sees X as given: no centring.
+        None: the built-in ``architecture``.
+    encoder_kwargs : dict, default=None
+        Keyword arguments of an ``encoder`` class or callable.
+    decoder : torch.nn.Module, class or callable, default=None
+        Your own decoder, mapping ``(batch, n_components)`` to the reconstruction,
+        shaped ``(batch, *input_shape)`` (or flat). A class or callable is called with
+        ``n_components=n_components`` and ``**decoder_kwargs``, as the encoder class is,
+        so that ``n_components`` can be searched over; an instance is deep-copied as the
+        encoder is, and fits one ``n_components``. Its output is used as written:
+        nothing is added to it.
+        None: the built-in ``architecture``.
+    decoder_kwargs : dict, default=None
+        Keyword arguments of a ``decoder`` class or callable, besides ``n_components``.
     batch_size : int or 'auto', default='auto'
         Rows per gradient step; 'auto' is ``min(200, n_samples)``. The last,
         smaller batch of an epoch is used too.
@@ -69,8 +112,9 @@ class AutoencoderTransformer(BaseNeuralTransformer):
     warm_start : bool, default=False
         Continue from the fitted network when ``fit`` is called again, as
         ``partial_fit`` does. The parameters the network is built from
-        (``n_components``, ``hidden_layer_sizes``, ``activation``, ``device``)
-        cannot change meanwhile: that is an error.
+        (``n_components``, ``hidden_layer_sizes``, ``activation``,
+        ``input_shape``, ``architecture``, ``encoder``, ``decoder``, their
+        ``*_kwargs`` and ``device``) cannot change meanwhile: that is an error.
     verbose : bool, default=False
         Show a progress bar with the running loss.
     device : str or torch.device, default='auto'
@@ -127,6 +171,12 @@ class AutoencoderTransformer(BaseNeuralTransformer):
     Hinton, G. E. and Salakhutdinov, R. R. (2006). Reducing the dimensionality of
     data with neural networks. Science, 313(5786), 504-507.
 
+    Radford, A., Metz, L. and Chintala, S. (2016). Unsupervised representation
+    learning with deep convolutional generative adversarial networks. ICLR.
+
+    Burgess, C. P. et al. (2018). Understanding disentangling in beta-VAE.
+    arXiv:1804.03599.
+
     Examples
     --------
     >>> from sklearn.datasets import load_digits
@@ -143,6 +193,12 @@ class AutoencoderTransformer(BaseNeuralTransformer):
         *,
         hidden_layer_sizes=(256, 128),
         activation="relu",
+        input_shape=None,
+        architecture="mlp",
+        encoder=None,
+        encoder_kwargs=None,
+        decoder=None,
+        decoder_kwargs=None,
         batch_size="auto",
         learning_rate=3e-3,
         weight_decay=0.0,
@@ -159,6 +215,12 @@ class AutoencoderTransformer(BaseNeuralTransformer):
         self.n_components = n_components
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
+        self.input_shape = input_shape
+        self.architecture = architecture
+        self.encoder = encoder
+        self.encoder_kwargs = encoder_kwargs
+        self.decoder = decoder
+        self.decoder_kwargs = decoder_kwargs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
@@ -173,9 +235,10 @@ class AutoencoderTransformer(BaseNeuralTransformer):
         self.random_state = random_state
 
     def _build_module(self, Xt, generator):
-        module = Autoencoder(
-            Xt.mean(0), self.n_components, tuple(self.hidden_layer_sizes), self.activation
-        )
+        def make(trunk, width, decoder):
+            return Autoencoder(trunk, width, self.n_components, decoder)
+
+        module = build_network(self, Xt, generator, make, output_offset=Xt.mean(0))
         return materialize(module, generator, self.device_)
 
     def _make_loss(self, noise_generator):

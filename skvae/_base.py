@@ -38,6 +38,7 @@ from ._training import make_adam, train
 from ._validation import (
     BOOLEAN,
     DEVICE,
+    NONE,
     RANDOM_STATE,
     Constraint,
     Interval,
@@ -80,10 +81,19 @@ def _is_layer_sizes(value):
     )
 
 
+def _is_shape(value):
+    return _is_layer_sizes(value) and len(value) >= 1
+
+
+def _is_kwargs(value):
+    return isinstance(value, dict) and all(isinstance(k, str) for k in value)
+
+
 class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Base class of :class:`AutoencoderTransformer` and :class:`VAETransformer`.
 
-    Not for direct use. A subclass implements ``_build_module``, ``_make_loss``,
+    Not for direct use. A subclass implements ``_build_module`` (with
+    :func:`skvae._networks.build_network`), ``_make_loss``,
     ``_encode``, ``_decode``, ``_generate``, ``_score_samples``, ``_sample_latent`` and may
     extend ``_parameter_constraints``, ``_check_training_values`` and ``_after_fit``.
     """
@@ -94,6 +104,18 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
             Constraint(_is_layer_sizes, "a tuple of positive ints (possibly empty)")
         ],
         "activation": [StrOptions(tuple(ACTIVATIONS))],
+        "input_shape": [NONE, Constraint(_is_shape, "a tuple of positive ints")],
+        "architecture": [StrOptions(("mlp", "conv"))],
+        "encoder": [
+            NONE,
+            Constraint(callable, "a torch.nn.Module, or a class or function returning one"),
+        ],
+        "encoder_kwargs": [NONE, Constraint(_is_kwargs, "a dict with str keys")],
+        "decoder": [
+            NONE,
+            Constraint(callable, "a torch.nn.Module, or a class or function returning one"),
+        ],
+        "decoder_kwargs": [NONE, Constraint(_is_kwargs, "a dict with str keys")],
         "batch_size": [Interval(Integral, 1, None), StrOptions(("auto",))],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
@@ -108,7 +130,18 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         "random_state": [RANDOM_STATE],
     }
     # The parameters the network is built from: continued training cannot change them.
-    _architecture_params = ("n_components", "hidden_layer_sizes", "activation", "device")
+    _architecture_params = (
+        "n_components",
+        "hidden_layer_sizes",
+        "activation",
+        "input_shape",
+        "architecture",
+        "encoder",
+        "encoder_kwargs",
+        "decoder",
+        "decoder_kwargs",
+        "device",
+    )
 
     # ------------------------------------------------------------------ fit
     def fit(self, X, y=None):
@@ -305,8 +338,12 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
 
     def _same_network(self, name, fitted, value):
         """Whether ``name=value`` describes the network that ``name=fitted`` built."""
-        if name == "hidden_layer_sizes":
-            return tuple(fitted) == tuple(value)
+        if name in ("hidden_layer_sizes", "input_shape"):
+            return fitted is value or (
+                None not in (fitted, value) and tuple(fitted) == tuple(value)
+            )
+        if name in ("encoder", "decoder"):
+            return fitted is value  # a module instance compares by identity anyway
         return str(fitted) == str(value) if name == "device" else fitted == value
 
     def _check_architecture(self, incremental):

@@ -30,30 +30,37 @@ def mlp(sizes, activation, activate_last=False):
 
 
 def materialize(module, generator, device):
-    """Allocate ``module``'s meta parameters and initialise every layer its own way.
+    """Allocate ``module``'s meta layers, initialise each its own way, and move it to ``device``.
 
-    Each submodule's ``reset_parameters`` (torch's default initialisation for
-    that layer type: Linear, Conv, LayerNorm, BatchNorm, Embedding, ...) runs
+    A layer whose own parameters or buffers are on the meta device gets storage
+    and its ``reset_parameters`` (torch's default initialisation for that layer
+    type: Linear, Conv, ConvTranspose, LayerNorm, BatchNorm, Embedding, ...), run
     under a forked CPU RNG seeded from ``generator``, so a seed gives the same
-    network on every device and torch's global RNG is left as it was. Parameters
-    and meta buffers of modules without ``reset_parameters`` start at zero; buffers
-    that already hold values (such as :class:`Centred`'s offset) keep them.
+    network on every device and torch's global RNG is left as it was. Tensors of
+    meta layers without ``reset_parameters`` start at zero. Layers that already
+    hold values (such as :class:`Centred`'s offset, or a module built by the
+    user) keep them.
     """
-    buffers = {
-        name: b.detach().cpu() for name, b in module.named_buffers() if b.device.type != "meta"
-    }
-    module.to_empty(device="cpu")
     seed = int(torch.randint(2**62, (), generator=generator))
     with torch.no_grad(), torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        for tensor in (*module.parameters(), *module.buffers()):
-            tensor.zero_()  # to_empty leaves whatever was in memory
         for layer in module.modules():
+            own = (*layer.parameters(recurse=False), *layer.buffers(recurse=False))
+            if not any(t.is_meta for t in own):
+                continue
+            kept = {
+                name: b.detach().cpu()
+                for name, b in layer.named_buffers(recurse=False)
+                if not b.is_meta
+            }
+            layer.to_empty(device="cpu", recurse=False)
+            for tensor in (*layer.parameters(recurse=False), *layer.buffers(recurse=False)):
+                tensor.zero_()  # to_empty leaves whatever was in memory
             reset = getattr(layer, "reset_parameters", None)
             if callable(reset):
                 reset()
-        for name, value in buffers.items():
-            module.get_buffer(name).copy_(value)
+            for name, value in kept.items():
+                layer.get_buffer(name).copy_(value)
     return module.to(device)
 
 
@@ -75,65 +82,104 @@ class Centred(nn.Module):
 
 
 class Autoencoder(nn.Module):
-    """MLP encoder ``n_features -> hidden -> n_components`` and its mirror image as decoder.
+    """Encoder ``trunk`` with a linear code layer ``width -> n_components``, and a decoder.
 
-    ``mean`` (n_features,) is subtracted before the encoder and added after the
-    decoder. With ``hidden=()`` and ``activation="identity"`` both maps are
-    linear: the linear autoencoder whose optimum spans the principal subspace.
+    The default network is an MLP trunk ``n_features -> hidden`` after
+    :class:`Centred` (-mean), and the mirror-image MLP decoder followed by
+    :class:`Centred` (+mean). With ``hidden=()`` and ``activation="identity"``
+    both maps are linear: the linear autoencoder whose optimum spans the
+    principal subspace.
     """
 
-    def __init__(self, mean, n_components, hidden, activation):
+    def __init__(self, trunk, width, n_components, decoder):
         super().__init__()
-        n_features = mean.shape[0]
-        self.encoder = nn.Sequential(
-            Centred(-mean), mlp([n_features, *hidden, n_components], activation)
-        )
-        self.decoder = nn.Sequential(
-            mlp([n_components, *reversed(hidden), n_features], activation), Centred(mean)
-        )
+        self.encoder = nn.Sequential(trunk, nn.Linear(width, n_components, device="meta"))
+        self.decoder = decoder
 
     def forward(self, x):  # (batch, n_features) -> (batch, n_features)
         return self.decoder(self.encoder(x))
 
 
 class GaussianEncoder(nn.Module):
-    """MLP trunk and two linear heads: the mean and log-variance of q(z|x) = N(g(x), diag h(x)).
+    """A trunk and two linear heads: the mean and log-variance of q(z|x) = N(g(x), diag h(x)).
 
-    ``mean`` (n_features,) is subtracted first, as in :class:`Autoencoder`.
-    The log-variance head keeps h(x) = exp(log_var) positive without a constraint.
+    ``trunk`` maps (batch, n_features) to (batch, width). The log-variance head
+    keeps h(x) = exp(log_var) positive without a constraint.
     """
 
-    def __init__(self, mean, n_components, hidden, activation):
+    def __init__(self, trunk, width, n_components):
         super().__init__()
-        n_features = mean.shape[0]
-        self.trunk = nn.Sequential(
-            Centred(-mean), mlp([n_features, *hidden], activation, activate_last=True)
-        )
-        width = hidden[-1] if hidden else n_features
+        self.trunk = trunk
         self.loc = nn.Linear(width, n_components, device="meta")
         self.log_var = nn.Linear(width, n_components, device="meta")
 
     def forward(self, x):  # (batch, n_features) -> 2 x (batch, n_components)
-        h = self.trunk(x)
+        h = self.trunk(x)  # (batch, width)
         return self.loc(h), self.log_var(h)
 
 
 class VAE(nn.Module):
-    """Variational autoencoder: a :class:`GaussianEncoder` and an MLP decoder.
+    """Variational autoencoder: a :class:`GaussianEncoder` on ``trunk`` and a decoder.
 
-    The decoder maps ``n_components -> reversed(hidden) -> n_features`` and adds
-    ``output_offset`` (n_features,): the data mean for a Gaussian likelihood, the
-    logit of the mean for a Bernoulli one, so that an untrained decoder already
-    predicts the average sample.
+    The decoder maps (batch, n_components) to the likelihood's parameters,
+    (batch, n_features). The default decoder is an MLP
+    ``n_components -> reversed(hidden) -> n_features`` that adds ``output_offset``
+    (the data mean for a Gaussian likelihood, the logit of the mean for a
+    Bernoulli one), so that an untrained decoder already predicts the average sample.
     """
 
-    def __init__(self, mean, n_components, hidden, activation, output_offset):
+    def __init__(self, trunk, width, n_components, decoder):
         super().__init__()
-        n_features = mean.shape[0]
-        self.encoder = GaussianEncoder(mean, n_components, hidden, activation)
-        self.decoder = nn.Sequential(
-            mlp([n_components, *reversed(hidden), n_features], activation), Centred(output_offset)
-        )
+        self.encoder = GaussianEncoder(trunk, width, n_components)
+        self.decoder = decoder
 
     def forward(self, x):  # (batch, n_features) -> (batch, n_features): decode(posterior mean)
         return self.decoder(self.encoder(x)[0])
+
+
+# The built-in convolutional network: channels of its two stride-2 convolutions.
+CONV_CHANNELS = (32, 64)
+
+
+def conv_trunk(input_shape, hidden, activation):
+    """Convolutional encoder trunk (batch, C*H*W) -> (batch, width), and ``width``.
+
+    Two 4x4 convolutions of stride 2 and padding 1 (32 then 64 channels) halve
+    H and W twice, as in DCGAN's discriminator (Radford et al. 2016) and the
+    beta-VAE encoder (Burgess et al. 2018); then dense layers of widths
+    ``hidden``. H and W must be multiples of 4.
+    """
+    c, h, w = input_shape
+    c1, c2 = CONV_CHANNELS
+    flat = c2 * (h // 4) * (w // 4)
+    act = ACTIVATIONS[activation]
+    trunk = nn.Sequential(
+        nn.Unflatten(1, tuple(input_shape)),  # (batch, C, H, W)
+        nn.Conv2d(c, c1, 4, stride=2, padding=1, device="meta"),  # (batch, c1, H/2, W/2)
+        act(),
+        nn.Conv2d(c1, c2, 4, stride=2, padding=1, device="meta"),  # (batch, c2, H/4, W/4)
+        act(),
+        nn.Flatten(1),
+        mlp([flat, *hidden], activation, activate_last=True),
+    )
+    return trunk, hidden[-1] if hidden else flat
+
+
+def conv_decoder(input_shape, n_components, hidden, activation):
+    """The mirror image of :func:`conv_trunk`: (batch, n_components) -> (batch, C*H*W).
+
+    Dense layers ``n_components -> reversed(hidden) -> c2*(H/4)*(W/4)``, then two
+    4x4 transposed convolutions of stride 2 (DCGAN's generator) double H and W
+    back; the last one is linear.
+    """
+    c, h, w = input_shape
+    c1, c2 = CONV_CHANNELS
+    act = ACTIVATIONS[activation]
+    return nn.Sequential(
+        mlp([n_components, *reversed(hidden), c2 * (h // 4) * (w // 4)], activation, True),
+        nn.Unflatten(1, (c2, h // 4, w // 4)),
+        nn.ConvTranspose2d(c2, c1, 4, stride=2, padding=1, device="meta"),  # (batch, c1, H/2, W/2)
+        act(),
+        nn.ConvTranspose2d(c1, c, 4, stride=2, padding=1, device="meta"),  # (batch, C, H, W)
+        nn.Flatten(1),
+    )

@@ -17,6 +17,7 @@ from ._likelihoods import (
     log_likelihood,
 )
 from ._modules import VAE, materialize
+from ._networks import build_network
 from ._validation import MIN_NOISE_VARIANCE, Constraint, Interval, StrOptions
 from .exceptions import PosteriorCollapseWarning
 
@@ -150,10 +151,53 @@ class VAETransformer(BaseNeuralTransformer):
     n_components : int, default=2
         Number of latent variables.
     hidden_layer_sizes : tuple of int, default=(256, 128)
-        Widths of the encoder's hidden layers; the decoder uses them reversed.
+        Widths of the encoder's hidden layers (after the convolutions with
+        ``architecture='conv'``); the decoder uses them reversed.
     activation : {'relu', 'tanh', 'sigmoid', 'identity', 'leaky_relu', 'elu', 'gelu'}, \
             default='relu'
         Nonlinearity between layers.
+    input_shape : tuple of int, default=None
+        The shape of one sample inside the networks, e.g. ``(1, 28, 28)`` for
+        MNIST or ``(3, 32, 32)`` for CIFAR: rows of X stay flat for scikit-learn
+        (``n_features_in_``, pipelines, CV splits) and are reshaped to
+        ``(batch, *input_shape)`` for the encoder. Its product must equal
+        ``n_features``. None: the flat rows, ``(n_features,)``.
+    architecture : {'mlp', 'conv'}, default='mlp'
+        The built-in network. 'mlp': dense layers of ``hidden_layer_sizes``.
+        'conv': two 4x4 convolutions of stride 2 (32 and 64 channels) then dense
+        layers of ``hidden_layer_sizes``, and the mirror image with transposed
+        convolutions as decoder (the DCGAN layout of Radford et al. 2016, as in
+        the beta-VAE of Burgess et al. 2018); it needs
+        ``input_shape=(channels, height, width)`` with height and width multiples
+        of 4 (28x28 and 32x32 work). Both centre the input inside the network
+        and add the data's mean back at the output. Replaced on each side by
+        ``encoder`` or ``decoder`` when given.
+    encoder : torch.nn.Module, class or callable, default=None
+        Your own encoder trunk, mapping ``(batch, *input_shape)`` to features ``(batch,
+        n_hidden)`` (more dimensions are flattened); skvae adds the two linear heads,
+        the mean and the log-variance of q(z|x) on it, sized by a dry run on a batch of
+        zeros. A class (or any callable returning a module) is called with
+        ``**encoder_kwargs`` under a torch RNG forked and seeded from ``random_state``,
+        so its initialisation is reproducible and torch's global RNG is untouched; it is
+        what ``clone``, ``set_params``, grid searches and pickling handle best (pickling
+        needs it importable, at module level). An instance is deep-copied at every fit
+        (yours is never trained or moved) and starts from its current values, so a
+        pretrained module can be fine-tuned; its layers on the meta device are
+        initialised by their ``reset_parameters``. It sees X as given: no centring.
+        None: the built-in ``architecture``.
+    encoder_kwargs : dict, default=None
+        Keyword arguments of an ``encoder`` class or callable.
+    decoder : torch.nn.Module, class or callable, default=None
+        Your own decoder, mapping ``(batch, n_components)`` to the likelihood's
+        parameters (the mean for 'gaussian', logits for the Bernoulli likelihoods),
+        shaped ``(batch, *input_shape)`` (or flat). A class or callable is called with
+        ``n_components=n_components`` and ``**decoder_kwargs``, as the encoder class is,
+        so that ``n_components`` can be searched over; an instance is deep-copied as the
+        encoder is, and fits one ``n_components``. Its output is used as written:
+        nothing is added to it.
+        None: the built-in ``architecture``.
+    decoder_kwargs : dict, default=None
+        Keyword arguments of a ``decoder`` class or callable, besides ``n_components``.
     likelihood : {'gaussian', 'bernoulli', 'continuous_bernoulli'}, default='gaussian'
         The decoder's distribution p(x|z). 'bernoulli' and 'continuous_bernoulli'
         need X in [0, 1], e.g. pixel intensities. 'bernoulli' treats grey levels
@@ -202,8 +246,10 @@ class VAETransformer(BaseNeuralTransformer):
     warm_start : bool, default=False
         Continue from the fitted network when ``fit`` is called again, as
         ``partial_fit`` does. The parameters the network is built from
-        (``n_components``, ``hidden_layer_sizes``, ``activation``, ``device`` and
-        ``likelihood``) cannot change meanwhile: that is an error.
+        (``n_components``, ``hidden_layer_sizes``, ``activation``,
+        ``input_shape``, ``architecture``, ``encoder``, ``decoder``, their
+        ``*_kwargs``, ``device`` and ``likelihood``) cannot change meanwhile: that
+        is an error.
         ``noise_variance`` may change: it only weighs the loss.
     verbose : bool, default=False
         Show a progress bar with the running loss.
@@ -274,6 +320,12 @@ class VAETransformer(BaseNeuralTransformer):
     Loaiza-Ganem, G. and Cunningham, J. P. (2019). The continuous Bernoulli:
     fixing a pervasive error in variational autoencoders. NeurIPS.
 
+    Radford, A., Metz, L. and Chintala, S. (2016). Unsupervised representation
+    learning with deep convolutional generative adversarial networks. ICLR.
+
+    Burgess, C. P. et al. (2018). Understanding disentangling in beta-VAE.
+    arXiv:1804.03599.
+
     Examples
     --------
     >>> from sklearn.datasets import load_digits
@@ -309,6 +361,12 @@ class VAETransformer(BaseNeuralTransformer):
         *,
         hidden_layer_sizes=(256, 128),
         activation="relu",
+        input_shape=None,
+        architecture="mlp",
+        encoder=None,
+        encoder_kwargs=None,
+        decoder=None,
+        decoder_kwargs=None,
         likelihood="gaussian",
         noise_variance="learned",
         beta=1.0,
@@ -330,6 +388,12 @@ class VAETransformer(BaseNeuralTransformer):
         self.n_components = n_components
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
+        self.input_shape = input_shape
+        self.architecture = architecture
+        self.encoder = encoder
+        self.encoder_kwargs = encoder_kwargs
+        self.decoder = decoder
+        self.decoder_kwargs = decoder_kwargs
         self.likelihood = likelihood
         self.noise_variance = noise_variance
         self.beta = beta
@@ -359,14 +423,11 @@ class VAETransformer(BaseNeuralTransformer):
         return mean
 
     def _build_module(self, Xt, generator):
-        mean = Xt.mean(0)  # (n_features,)
-        module = VAE(
-            mean,
-            self.n_components,
-            tuple(self.hidden_layer_sizes),
-            self.activation,
-            self._output_offset(mean),
-        )
+        def make(trunk, width, decoder):
+            return VAE(trunk, width, self.n_components, decoder)
+
+        offset = self._output_offset(Xt.mean(0))  # (n_features,)
+        module = build_network(self, Xt, generator, make, output_offset=offset)
         return materialize(module, generator, self.device_)
 
     def _reference_losses(self, Xt):
