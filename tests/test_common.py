@@ -1,6 +1,7 @@
 """scikit-learn's common estimator checks, run on small, fast instances of every estimator."""
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
+from torch import nn
 
 from skvae import PCA, AutoencoderTransformer, VAETransformer
 
@@ -22,6 +23,10 @@ ESTIMATORS = [
     AutoencoderTransformer(early_stopping=True, **TINY),
     VAETransformer(warm_start=True, **TINY),
     VAETransformer(early_stopping=True, **TINY),
+    # encoder= of the user's, as a class and as an instance (which fit deep-copies):
+    # parameterless, so that it fits the checks' data of any width.
+    AutoencoderTransformer(encoder=nn.Tanh, **TINY),
+    VAETransformer(encoder=nn.Softsign(), **TINY),
 ]
 
 FLOAT32_ROUNDING = (
