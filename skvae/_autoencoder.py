@@ -127,7 +127,8 @@ class AutoencoderTransformer(BaseNeuralTransformer):
     Attributes
     ----------
     module_ : torch.nn.Module
-        The trained network, with ``encoder`` and ``decoder`` submodules.
+        The trained network, with ``encoder`` and ``decoder`` submodules (your
+        own ``encoder``/``decoder`` modules inside them, when given).
     optimizer_ : torch.optim.Adam
         Its optimizer, kept for :meth:`partial_fit`: torch's fused Adam where the
         device has one (the same updates as the default Adam up to float rounding).

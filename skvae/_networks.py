@@ -94,12 +94,15 @@ def _user_module(estimator, role, generator, extra):
     return materialize(module, generator, "cpu")
 
 
-def _dry_run(module, batch, role, estimator, expects, shape):
-    """The output of ``module`` on ``batch`` in eval mode, or an error that says what it expects."""
+def _dry_run(module, batch, role, estimator, expects, shape, generator):
+    """The output of ``module`` on ``batch`` in eval mode, or an error that says what it expects.
+
+    Under a seeded RNG: lazy layers (``nn.LazyLinear``, ...) initialise on this first call.
+    """
     was_training = module.training
     module.eval()
     try:
-        with torch.no_grad(), torch.random.fork_rng(devices=[]):
+        with torch.no_grad(), seeded_rng(generator):
             return module(batch)
     except Exception as error:  # whatever the user's forward raises on a wrong shape
         raise ValueError(
@@ -145,6 +148,7 @@ def build_network(estimator, Xt, generator, make, output_offset):
             f"(batch, {', '.join(map(str, shape))}), to features (batch, n_hidden); set "
             "input_shape to the shape it expects.",
             (_DRY_ROWS, *shape),
+            generator,
         )
         width = features.shape[1]
 
@@ -166,6 +170,7 @@ def build_network(estimator, Xt, generator, make, output_offset):
             f"likelihood's parameters shaped like the input; a decoder instance is built "
             f"for one n_components: pass its class to vary n_components.",
             (_DRY_ROWS, k),
+            generator,
         )
         if out.shape[1] != n_features:
             raise ValueError(

@@ -264,8 +264,9 @@ class VAETransformer(BaseNeuralTransformer):
     Attributes
     ----------
     module_ : torch.nn.Module
-        The trained network: ``encoder`` (with ``loc`` and ``log_var`` heads) and
-        ``decoder``.
+        The trained network: ``encoder`` (a ``trunk`` with ``loc`` and ``log_var``
+        heads) and ``decoder``; your own ``encoder``/``decoder`` modules are
+        inside them, when given.
     optimizer_ : torch.optim.Adam
         Its optimizer, kept for :meth:`partial_fit`: torch's fused Adam where the
         device has one (the same updates as the default Adam up to float rounding).

@@ -1,5 +1,7 @@
 """scikit-learn's common estimator checks, run on small, fast instances of every estimator."""
 
+from functools import partial
+
 from sklearn.utils.estimator_checks import parametrize_with_checks
 from torch import nn
 
@@ -23,9 +25,9 @@ ESTIMATORS = [
     AutoencoderTransformer(early_stopping=True, **TINY),
     VAETransformer(warm_start=True, **TINY),
     VAETransformer(early_stopping=True, **TINY),
-    # encoder= of the user's, as a class and as an instance (which fit deep-copies):
-    # parameterless, so that it fits the checks' data of any width.
-    AutoencoderTransformer(encoder=nn.Tanh, **TINY),
+    # encoder= of the user's, as a factory and as an instance (which fit deep-copies),
+    # that fit the checks' data of any width: a lazy layer, and no parameters.
+    AutoencoderTransformer(encoder=partial(nn.LazyLinear, 4), **TINY),
     VAETransformer(encoder=nn.Softsign(), **TINY),
 ]
 

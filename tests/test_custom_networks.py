@@ -6,6 +6,7 @@ import pickle
 import subprocess
 import sys
 import warnings
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -233,6 +234,20 @@ def test_user_layers_start_from_their_own_default_init():
     np.testing.assert_allclose(decoder[4].weight.detach(), np.ones((4, 14, 14)), atol=1e-8)
     for name, value in ae.module_.state_dict().items():
         assert torch.isfinite(value.float()).all(), name
+
+
+def test_lazy_layers_initialise_reproducibly_on_the_dry_run():
+    X = np.random.default_rng(0).random((32, 10))
+    encoder = partial(nn.LazyLinear, 6)
+    a, b, c = (
+        fit_few(
+            AutoencoderTransformer(2, encoder=encoder, max_iter=1, device="cpu", random_state=s), X
+        )
+        for s in (0, 0, 1)
+    )
+    weight = [e.module_.encoder[0][0].weight for e in (a, b, c)]
+    assert weight[0].shape == (6, 10)
+    assert torch.equal(weight[0], weight[1]) and not torch.equal(weight[0], weight[2])
 
 
 @pytest.mark.parametrize(
