@@ -61,7 +61,8 @@ def _user_module(estimator, role, generator, extra):
     if isinstance(spec, nn.Module):
         if kwargs:
             raise ValueError(
-                f"{role}_kwargs={kwargs!r} is for a {role} class or factory, but {name} got "
+                f"{role}_kwargs={kwargs!r} are the arguments of a class or factory given as "
+                f"{role}=, but {name} got "
                 f"the module instance {role}={type(spec).__name__}(...). Pass the class with "
                 f"{role}_kwargs, or the instance with {role}_kwargs=None."
             )
@@ -114,7 +115,8 @@ def _dry_run(module, batch, role, estimator, expects, shape, generator):
 
 
 def build_network(estimator, Xt, generator, make, output_offset):
-    """The module of ``estimator``, with initial values, on ``estimator.device_``.
+    """The module of ``estimator`` before :func:`materialize`: skvae's own layers on
+    the meta device, the user's with their values on the CPU.
 
     ``make(trunk, width, decoder)`` wraps the encoder trunk (batch, n_features) ->
     (batch, width) with the estimator's heads. ``output_offset`` (n_features,) is

@@ -330,7 +330,8 @@ def test_input_shape_must_hold_the_features():
         (
             {"encoder": ConvEncoder(), "encoder_kwargs": {"channels": 2}},
             ValueError,
-            r"encoder_kwargs=\{'channels': 2\} is for a encoder class",
+            r"encoder_kwargs=\{'channels': 2\} are the arguments of a class or factory "
+            r"given as encoder=, .* Pass the class",
         ),
         (
             {"decoder_kwargs": {"n_components": 3}},
