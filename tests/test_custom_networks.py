@@ -115,6 +115,7 @@ def mean_predictor_mse(X):
 
 
 # -------------------------------------------------------- the estimator API
+@pytest.mark.mnist
 def test_custom_conv_vae_through_the_whole_api(fitted_vae, images):
     vae, X = fitted_vae, images
     assert vae.n_features_in_ == 784
@@ -135,6 +136,7 @@ def test_custom_conv_vae_through_the_whole_api(fitted_vae, images):
     assert isinstance(T, torch.Tensor) and T.shape == (10, 4)
 
 
+@pytest.mark.mnist
 def test_custom_conv_autoencoder_reconstructs_better_than_the_mean(images):
     ae = fit_few(custom_ae(max_iter=20), images)
     X_hat = ae.inverse_transform(ae.transform(images))
@@ -143,6 +145,7 @@ def test_custom_conv_autoencoder_reconstructs_better_than_the_mean(images):
     assert ae.sample(3, random_state=0).shape == (3, 784)
 
 
+@pytest.mark.mnist
 def test_same_random_state_gives_identical_networks(images):
     a, b = fit_few(custom_ae(), images), fit_few(custom_ae(), images)
     for (name, p), q in zip(a.module_.state_dict().items(), b.module_.state_dict().values()):
@@ -153,6 +156,7 @@ def test_same_random_state_gives_identical_networks(images):
     )
 
 
+@pytest.mark.mnist
 def test_clone_keeps_classes_and_copies_instances(images):
     est = custom_vae(encoder_kwargs={"channels": 2}, decoder_kwargs={"channels": 2})
     twin = clone(est)
@@ -163,6 +167,7 @@ def test_clone_keeps_classes_and_copies_instances(images):
     assert isinstance(with_instance.encoder, ConvEncoder) and with_instance.encoder is not instance
 
 
+@pytest.mark.mnist
 def test_a_module_instance_is_copied_never_trained_or_moved(images):
     encoder = ConvEncoder()
     before = {k: v.clone() for k, v in encoder.state_dict().items()}
@@ -178,6 +183,7 @@ def test_a_module_instance_is_copied_never_trained_or_moved(images):
     assert drift <= 3 * 8 * ae.learning_rate * 0.1 / math.sqrt(0.001) * 1.001
 
 
+@pytest.mark.mnist
 def test_pickling_a_fitted_custom_network(fitted_vae, images):
     twin = pickle.loads(pickle.dumps(fitted_vae))
     np.testing.assert_array_equal(twin.transform(images), fitted_vae.transform(images))
@@ -186,6 +192,7 @@ def test_pickling_a_fitted_custom_network(fitted_vae, images):
     assert twin.n_iter_ == fitted_vae.n_iter_ + 1
 
 
+@pytest.mark.mnist
 def test_custom_network_saved_on_a_missing_device_loads_on_cpu(fitted_vae, images):
     state = fitted_vae.__getstate__()
     state["device_"] = "cuda:7"  # as pickled on a machine with a GPU
@@ -195,6 +202,7 @@ def test_custom_network_saved_on_a_missing_device_loads_on_cpu(fitted_vae, image
     np.testing.assert_array_equal(twin.transform(images), fitted_vae.transform(images))
 
 
+@pytest.mark.mnist
 def test_grid_search_over_n_components_builds_the_decoder_for_each(images):
     search = GridSearchCV(custom_vae(max_iter=2), {"n_components": [2, 4]}, cv=2)
     with warnings.catch_warnings():
@@ -206,6 +214,7 @@ def test_grid_search_over_n_components_builds_the_decoder_for_each(images):
     assert search.best_estimator_.transform(images[:5]).shape == (5, best)
 
 
+@pytest.mark.mnist
 def test_pipeline_codes_carry_the_digit_classes(images, labels):
     pipe = make_pipeline(custom_ae(max_iter=20), LogisticRegression(max_iter=1000))
     with pytest.warns(ConvergenceWarning, match="AutoencoderTransformer stopped"):
@@ -250,6 +259,7 @@ def test_lazy_layers_initialise_reproducibly_on_the_dry_run():
     assert torch.equal(weight[0], weight[1]) and not torch.equal(weight[0], weight[2])
 
 
+@pytest.mark.mnist
 @pytest.mark.parametrize(
     "make",
     [
@@ -269,6 +279,7 @@ def test_global_rngs_untouched(images, make):
 
 
 # ------------------------------------------------------ the built-in conv net
+@pytest.mark.mnist
 @pytest.mark.parametrize("Estimator", [AutoencoderTransformer, VAETransformer])
 def test_builtin_conv_on_mnist(images, Estimator):
     params = dict(likelihood="bernoulli") if Estimator is VAETransformer else {}
@@ -381,6 +392,7 @@ def test_errors_name_the_problem_and_the_way_out(params, error, match):
         AutoencoderTransformer(**{**base, **params}).fit(X)
 
 
+@pytest.mark.mnist
 @pytest.mark.parametrize(
     "change",
     [
@@ -400,6 +412,7 @@ def test_continued_training_refuses_a_changed_network(images, change):
 
 
 # ----------------------------------------------------------------- devices
+@pytest.mark.mnist
 @pytest.mark.gpu
 @pytest.mark.parametrize("device", accelerators() or ["cuda"])
 def test_custom_network_trained_on_the_accelerator_loads_on_a_cpu_machine(images, device, tmp_path):
