@@ -28,6 +28,7 @@ Usage::
 """
 
 import argparse
+import math
 import os
 import statistics
 import time
@@ -94,13 +95,20 @@ class RefVAE(nn.Module):
 
 
 def plain_epoch(model, opt, X, batch_size):
-    """One epoch of the plain reference loop: shuffled minibatches, default Adam."""
+    """One epoch of the plain reference loop: shuffled minibatches, default Adam.
+
+    Returns the epoch's mean training loss as a tensor (summed on the device).
+    """
     order = torch.randperm(len(X), device=X.device)
+    total = torch.zeros((), device=X.device)
     for i in range(0, len(X), batch_size):
-        loss = model.loss(X[order[i : i + batch_size]])
+        xb = X[order[i : i + batch_size]]
+        loss = model.loss(xb)
         opt.zero_grad()
         loss.backward()
         opt.step()
+        total += loss.detach() * len(xb)
+    return total / len(X)
 
 
 def reference_epoch(model_cls, X, batch_size, n_epochs, flush_denormal):
@@ -252,6 +260,125 @@ def thread_scaling(make, X_np, n_rounds):
     )
 
 
+def plain_fit(model_cls, X, batch_size, n_epochs, seed):
+    """The bare loop's whole fit: a fresh model and default Adam, ``n_epochs`` epochs."""
+    torch.manual_seed(seed)
+    model = model_cls().to(X.device)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    for _ in range(n_epochs):
+        loss = plain_epoch(model, opt, X, batch_size)
+    return float(loss)
+
+
+def skvae_fit(make, X_np, n_epochs, seed, precision):
+    """A whole skvae fit from the numpy array; the last epoch's training loss."""
+    est = make(n_epochs).set_params(random_state=seed, precision=precision)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X_np)
+    return est.loss_curve_[-1]
+
+
+def fit_table(cases, X_np, device, n_rounds, n_epochs=4, with_wall=True):
+    """Whole fits of the bare loop and of skvae, interleaved round by round.
+
+    Each contender runs twice a round: on one torch thread, timed by process CPU
+    time, and on the default threads, timed by wall clock. Every round has its
+    own seed, the same for all contenders. ``with_wall=False`` skips the second
+    run (its columns print nan): on a CPU that other work shares, several threads'
+    wall time measures that work more than the fit.
+    """
+    X = torch.from_numpy(X_np).to(device)
+    threads = torch.get_num_threads()
+    precisions = ["float32", "bfloat16"] + (["float16"] if device.type == "cuda" else [])
+    contenders = []
+    for name, ref_cls, batch, make in cases:
+        model = name.split()[0]
+        contenders.append(
+            (
+                model,
+                f"bare loop, default Adam, {n_epochs} epochs",
+                "bare",
+                None,
+                lambda seed, c=ref_cls, b=batch: plain_fit(c, X, b, n_epochs, seed),
+            )
+        )
+        for precision in precisions:
+            for epochs in (n_epochs, 1) if precision == "float32" else (n_epochs,):
+                contenders.append(
+                    (
+                        model,
+                        f"skvae {precision} fit, {epochs} epoch{'s' * (epochs > 1)}",
+                        precision,
+                        epochs,
+                        lambda seed, m=make, e=epochs, p=precision: skvae_fit(m, X_np, e, seed, p),
+                    )
+                )
+    # Warm-up on a few rows: kernels loaded, lazy initialisations done, not timed.
+    X_small = X_np[:1000]
+    for _name, ref_cls, batch, make in cases:
+        plain_fit(ref_cls, X[:1000], batch, 1, 0)
+        for precision in precisions:
+            skvae_fit(make, X_small, 1, 0, precision)
+    cpu = {c[:2]: [] for c in contenders}
+    wall = {c[:2]: [] for c in contenders}
+    loss = {c[:2]: [] for c in contenders}
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
+    for round_ in range(n_rounds):
+        for model, label, _, _, run in contenders:
+            torch.set_num_threads(1)
+            start = time.process_time()
+            loss[model, label].append(run(round_))
+            cpu[model, label].append(time.process_time() - start)
+            torch.set_num_threads(threads)
+            wall[model, label].append(math.nan)
+            if with_wall:
+                start = time.perf_counter()
+                run(round_)
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                wall[model, label][-1] = time.perf_counter() - start
+            print(
+                f"round {round_ + 1} {model} {label}: cpu {cpu[model, label][-1]:.2f} s, "
+                f"wall {wall[model, label][-1]:.2f} s, loss {loss[model, label][-1]:.4f}",
+                flush=True,
+            )
+    torch.set_num_threads(threads)
+    print(f"load average after:  {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    header = (
+        f"{'model':<5} {'contender':<36} {'cpu min':>8} {'cpu med':>8} {'x bare':>7} "
+        f"{'wall min':>9} {'wall med':>9} {'x bare':>7} {'final loss':>11} {'vs f32':>7}"
+    )
+    print(header)
+    print("-" * len(header))
+    for model, label, kind, epochs, _ in contenders:
+        key = (model, label)
+        bare = next(k for k in cpu if k[0] == model and k[1].startswith("bare"))
+        f32 = next(
+            k for k in cpu if k[0] == model and k[1] == f"skvae float32 fit, {n_epochs} epochs"
+        )
+        med_loss = statistics.median(loss[key])
+        rel = (
+            ""
+            if kind == "bare" or epochs != n_epochs
+            else (f"{med_loss / statistics.median(loss[f32]) - 1:+.2%}")
+        )
+        print(
+            f"{model:<5} {label:<36} {min(cpu[key]):>8.2f} {statistics.median(cpu[key]):>8.2f} "
+            f"{statistics.median(cpu[key]) / statistics.median(cpu[bare]):>7.2f} "
+            f"{min(wall[key]):>9.2f} {statistics.median(wall[key]):>9.2f} "
+            f"{statistics.median(wall[key]) / statistics.median(wall[bare]):>7.2f} "
+            f"{med_loss:>11.4f} {rel:>7}"
+        )
+    print(
+        f"{len(X_np)} rows, {n_rounds} interleaved rounds; cpu: process CPU time on 1 thread; "
+        f"wall: wall time on {threads} threads; 'x bare': median / the bare loop's median; "
+        "final loss: the last epoch's mean training loss (median over rounds), 'vs f32' "
+        f"against skvae float32's at {n_epochs} epochs. Goals: skvae float32 whole fit "
+        "<= 0.85x the bare loop, bfloat16 <= 0.65x at a final loss within 1%."
+    )
+
+
 def grid_search_seconds(X, n_jobs):
     """Wall time of a small GridSearchCV over the autoencoder with ``n_jobs`` workers."""
     search = GridSearchCV(
@@ -275,6 +402,13 @@ def main():
         "--threads-only", action="store_true", help="only the 1- vs 2-thread table (CPU)"
     )
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds of that table")
+    parser.add_argument(
+        "--fits-only", action="store_true", help="only the table of whole fits per precision"
+    )
+    parser.add_argument("--fit-rounds", type=int, default=3, help="rounds of that table")
+    parser.add_argument(
+        "--no-wall", action="store_true", help="that table without the default-threads runs"
+    )
     args = parser.parse_args()
 
     n_rows, n_epochs = (6000, 3) if args.quick else (60000, 5)
@@ -311,6 +445,12 @@ def main():
             ),
         ),
     ]
+    if args.fits_only or not args.threads_only:
+        if not MNIST.exists() and not args.quick:
+            parser.exit(1, f"MNIST not found at {MNIST}; set SKVAE_MNIST to mnist.npz.\n")
+        fit_table(cases, X_np, device, args.fit_rounds, with_wall=not args.no_wall)
+        if args.fits_only:
+            return
     if args.threads_only:
         if device.type != "cpu":
             parser.error("--threads-only compares CPU threads; use --device cpu")

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import torch
 
-from ._base import BaseNeuralTransformer
+from ._base import BaseNeuralTransformer, fit_statistic
 from ._modules import Autoencoder, materialize
 from ._networks import build_network
 from ._validation import MIN_NOISE_VARIANCE
@@ -120,6 +120,14 @@ class AutoencoderTransformer(BaseNeuralTransformer):
     device : str or torch.device, default='auto'
         Where to train and infer: 'auto' takes CUDA, then Apple MPS, then the CPU.
         A device named explicitly but absent is an error.
+    precision : {'float32', 'bfloat16', 'float16'}, default='float32'
+        Arithmetic of the training steps. 'bfloat16' runs the network's forward
+        pass under ``torch.autocast`` on the CPU or a CUDA device: faster where the
+        hardware computes in bfloat16, at a final loss close to float32's. 'float16'
+        does the same with gradient scaling, on CUDA only. Either way the weights,
+        the optimizer and the reductions of the loss stay float32, and inference
+        (``transform``, scores, ``sample``) is float32 or better, with outputs in
+        X's dtype. It may change between ``warm_start`` fits.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation and batch order. The same seed, data and
         parameters give identical results on the CPU.
@@ -211,6 +219,7 @@ class AutoencoderTransformer(BaseNeuralTransformer):
         warm_start=False,
         verbose=False,
         device="auto",
+        precision="float32",
         random_state=None,
     ):
         self.n_components = n_components
@@ -233,6 +242,7 @@ class AutoencoderTransformer(BaseNeuralTransformer):
         self.warm_start = warm_start
         self.verbose = verbose
         self.device = device
+        self.precision = precision
         self.random_state = random_state
 
     def _build_module(self, Xt, generator):
@@ -246,7 +256,8 @@ class AutoencoderTransformer(BaseNeuralTransformer):
         def loss(module, xb, epoch):
             # ||x - x_hat||² / 2 per sample: the Gaussian negative log-likelihood with
             # unit variance, up to a constant, on the same scale as the VAE's loss.
-            return 0.5 * ((module(xb) - xb) ** 2).sum(1).mean(), {}
+            # float(): under autocast the reduction still runs in float32.
+            return 0.5 * ((module(xb).float() - xb) ** 2).sum(1).mean(), {}
 
         return loss
 
@@ -262,17 +273,26 @@ class AutoencoderTransformer(BaseNeuralTransformer):
     def _decode(self, Z):
         return self.module_.decoder(Z)
 
+    noise_variance_ = fit_statistic()
+    latent_mean_ = fit_statistic()
+    latent_covariance_ = fit_statistic()
+
     def _after_fit(self, Xt, incremental):
+        self._defer_statistics(Xt)
+
+    def _compute_statistics(self, Xt):
         sq_err, codes = 0.0, []
         for i in range(0, Xt.shape[0], 8192):
             xb = Xt[i : i + 8192]
             zb = self.module_.encoder(xb)  # (batch, n_components)
             sq_err += float(((self.module_.decoder(zb) - xb) ** 2).sum())
             codes.append(zb.to("cpu", torch.float64).numpy())
-        self.noise_variance_ = max(sq_err / Xt.numel(), MIN_NOISE_VARIANCE)
         Z = np.concatenate(codes)  # (n_samples, n_components)
-        self.latent_mean_ = Z.mean(0)
-        self.latent_covariance_ = np.atleast_2d(np.cov(Z, rowvar=False, ddof=min(1, len(Z) - 1)))
+        return {
+            "noise_variance_": max(sq_err / Xt.numel(), MIN_NOISE_VARIANCE),
+            "latent_mean_": Z.mean(0),
+            "latent_covariance_": np.atleast_2d(np.cov(Z, rowvar=False, ddof=min(1, len(Z) - 1))),
+        }
 
     def score_samples(self, X):
         """Gaussian log-likelihood of each sample's reconstruction residual, in nats.

@@ -34,7 +34,7 @@ from ._device import (
     to_tensor,
 )
 from ._modules import ACTIVATIONS
-from ._training import make_adam, train
+from ._training import PRECISIONS, check_precision, make_adam, train
 from ._validation import (
     BOOLEAN,
     DEVICE,
@@ -89,6 +89,27 @@ def _is_kwargs(value):
     return isinstance(value, dict) and all(isinstance(k, str) for k in value)
 
 
+class fit_statistic:
+    """A fitted attribute computed on first access, from the rows ``fit`` trained on.
+
+    A pass of the fitted network over the training data (the autoencoder's code
+    statistics and noise variance, a VAE's learned noise variance) costs a sizeable
+    part of an epoch, which every fit would pay whether the attribute is read or
+    not. The estimator keeps a reference to its training rows instead (as
+    scikit-learn's neighbours estimators keep their X, without a copy) until one of
+    these attributes is read or the estimator is pickled; X modified in place
+    before then changes them. Absent before fit, like any fitted attribute.
+    """
+
+    def __set_name__(self, owner, name):
+        self.name = name
+
+    def __get__(self, estimator, owner=None):
+        if estimator is None:
+            return self
+        return estimator._fit_statistics()[self.name]
+
+
 class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Base class of :class:`AutoencoderTransformer` and :class:`VAETransformer`.
 
@@ -127,6 +148,7 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         "warm_start": [BOOLEAN],
         "verbose": [BOOLEAN, Interval(Integral, 0, None)],
         "device": [DEVICE],
+        "precision": [StrOptions(PRECISIONS)],
         "random_state": [RANDOM_STATE],
     }
     # The parameters the network is built from: continued training cannot change them.
@@ -212,6 +234,7 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
             self._check_architecture(incremental)
         else:
             self.device_ = resolve_device(self.device, type(self).__name__)
+        check_precision(self.precision, self.device_, type(self).__name__)
         Xt, dtype = self._validate_rows(X, reset=not keep)
         self._check_training_values(Xt)
         if not keep:
@@ -260,6 +283,7 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
             desc=type(self).__name__,
             first_epoch=self.n_iter_,
             monitor_from=self._monitor_from(),
+            precision=self.precision,
         )
         self.loss_curve_ = self.loss_curve_ + history["loss"]
         self.loss_parts_ = {
@@ -282,6 +306,27 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         with torch.inference_mode(), cpu_fast_math(self.device_):
             self._after_fit(Xt, incremental)
         return self
+
+    def _defer_statistics(self, Xt, **known):
+        """Keep ``Xt`` for the :class:`fit_statistic` attributes, with those already ``known``."""
+        self._statistics_rows, self._statistics = Xt, known
+
+    def _fit_statistics(self):
+        """The :class:`fit_statistic` attributes by name, computed on the first call after fit."""
+        rows = self.__dict__.get("_statistics_rows")
+        if rows is not None:
+            self.module_.eval()
+            with torch.inference_mode(), cpu_fast_math(self.device_):
+                computed = self._compute_statistics(rows)
+            self._statistics = {**self._statistics, **computed}
+            self._statistics_rows = None  # the rows are not needed any more
+        if "_statistics" not in self.__dict__:
+            raise AttributeError(f"This {type(self).__name__} instance is not fitted yet.")
+        return self._statistics
+
+    def _compute_statistics(self, Xt):
+        """Hook: the :class:`fit_statistic` attributes of the training rows ``Xt``, as a dict."""
+        return {}
 
     def _spawn_seed(self, purpose, call=0):
         """The seed of the stream for ``purpose`` in fit call ``call``, from the fitted seed.
@@ -556,6 +601,8 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
     _TORCH_STATE = ("module_", "optimizer_")
 
     def __getstate__(self):
+        if self.__dict__.get("_statistics_rows") is not None:
+            self._fit_statistics()  # computed now: the training rows are not pickled
         state = dict(super().__getstate__())  # a copy: popping must not touch self
         torch_state = {k: state.pop(k) for k in self._TORCH_STATE if k in state}
         if torch_state:

@@ -4,6 +4,7 @@ A plain function: a module, a loss and a tensor of data in; a history out.
 The estimators differ in the module and the loss they pass, never in the loop.
 """
 
+import contextlib
 import math
 
 import torch
@@ -62,6 +63,51 @@ def make_adam(params, **kwargs):
         return torch.optim.Adam(params, **kwargs)
 
 
+PRECISIONS = ("float32", "bfloat16", "float16")
+
+
+def check_precision(precision, device, estimator_name):
+    """Refuse a ``precision`` that training on ``device`` cannot honour.
+
+    bfloat16 autocast runs on the CPU and on CUDA devices that have bfloat16;
+    float16 needs gradient scaling, which skvae does on CUDA only.
+    """
+    if precision == "float32":
+        return
+    if precision == "float16" and device.type != "cuda":
+        raise ValueError(
+            f"precision='float16' trains with gradient scaling, which {estimator_name} "
+            f"does on CUDA devices only; got device={str(device)!r}. Use "
+            "precision='bfloat16' (the same speed-up without scaling) or 'float32', or "
+            "device='cuda'."
+        )
+    if device.type not in ("cpu", "cuda"):
+        raise ValueError(
+            f"precision={precision!r} autocasts on the CPU and CUDA devices only; "
+            f"{estimator_name} got device={str(device)!r}. Use precision='float32', "
+            "or device='cpu'."
+        )
+    if precision == "bfloat16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise ValueError(
+            f"precision='bfloat16' needs a CUDA device with bfloat16 arithmetic; "
+            f"{estimator_name}'s device {str(device)!r} has none. Use precision='float16' "
+            "or 'float32'."
+        )
+
+
+def _mixed_precision(precision, device):
+    """The autocast context of the training steps and the gradient scaler, or None."""
+    if precision == "float32":
+        return contextlib.nullcontext(), None
+    dtype = torch.bfloat16 if precision == "bfloat16" else torch.float16
+    autocast = torch.autocast(device.type, dtype=dtype)
+    # float16's range ends at 65504 and small gradients underflow: the loss is scaled
+    # up before backward, the gradients down before the step, which is skipped when
+    # they overflowed. bfloat16 has float32's range and needs no scaling.
+    scaler = torch.amp.GradScaler(device.type) if precision == "float16" else None
+    return autocast, scaler
+
+
 def _mean_loss(module, loss_fn, X, batch_size, epoch):
     """Loss over ``X`` without gradients, averaged per sample, as (loss, parts)."""
     total, parts_total = 0.0, {}
@@ -116,6 +162,7 @@ def train(
     desc="training",
     first_epoch=0,
     monitor_from=0,
+    precision="float32",
 ):
     """Train ``module`` on ``X`` with minibatches until the loss stops improving.
 
@@ -136,6 +183,8 @@ def train(
         ``loss_fn(module, xb, epoch) -> (loss, parts)``: the mean loss over the
         batch ``xb`` of shape (batch, n_features) as a scalar tensor, and a dict of
         named scalar tensors (parts of the loss, detached) to record per epoch.
+        Under autocast it casts the module's outputs to float32 before the
+        reductions, so the loss is summed in float32 whatever ``precision``.
     optimizer : torch.optim.Optimizer
         Over ``module``'s parameters; its state carries over between calls.
     X : torch.Tensor of shape (n_samples, n_features)
@@ -177,6 +226,12 @@ def train(
         weights look at. Earlier epochs are trained and recorded but not compared:
         during a KL warm-up the objective itself changes from epoch to epoch. The
         loss before training is measured with the objective of this epoch.
+    precision : {"float32", "bfloat16", "float16"}, default="float32"
+        Arithmetic of the training steps' forward pass: "bfloat16" and "float16"
+        run it under ``torch.autocast`` (the weights, their gradients and the
+        optimizer stay float32), "float16" with a ``torch.amp.GradScaler``. The
+        loss before training and the validation loss are measured in float32.
+        Check the device first with :func:`check_precision`.
 
     Returns
     -------
@@ -203,6 +258,7 @@ def train(
         "interrupted": False,
     }
     weights = _Weights(module)
+    autocast, scaler = _mixed_precision(precision, X.device)
     stepped = False
     bar = tqdm(total=max_iter, desc=desc, disable=not verbose, leave=True, unit="epoch")
 
@@ -241,10 +297,16 @@ def train(
                 parts_total = {}
                 for start_row in range(0, n_samples, batch_size):
                     xb = X[order[start_row : start_row + batch_size]]  # (batch, n_features)
-                    loss, parts = loss_fn(module, xb, epoch)
+                    with autocast:
+                        loss, parts = loss_fn(module, xb, epoch)
                     optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    optimizer.step()
+                    if scaler is None:
+                        loss.backward()
+                        optimizer.step()
+                    else:
+                        scaler.scale(loss).backward()
+                        scaler.step(optimizer)  # skipped when the gradients overflowed
+                        scaler.update()
                     stepped = True
                     if (start_row // batch_size) % _SWEEP_EVERY == _SWEEP_EVERY - 1:
                         _zero_tiny_state(optimizer)

@@ -7,7 +7,7 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 
-from ._base import _SCORE, BaseNeuralTransformer, caller_stacklevel
+from ._base import _SCORE, BaseNeuralTransformer, caller_stacklevel, fit_statistic
 from ._device import INFERENCE_ROWS
 from ._likelihoods import (
     LIKELIHOODS,
@@ -256,6 +256,14 @@ class VAETransformer(BaseNeuralTransformer):
     device : str or torch.device, default='auto'
         Where to train and infer: 'auto' takes CUDA, then Apple MPS, then the CPU.
         A device named explicitly but absent is an error.
+    precision : {'float32', 'bfloat16', 'float16'}, default='float32'
+        Arithmetic of the training steps. 'bfloat16' runs the network's forward
+        pass under ``torch.autocast`` on the CPU or a CUDA device: faster where the
+        hardware computes in bfloat16, at a final loss close to float32's. 'float16'
+        does the same with gradient scaling, on CUDA only. Either way the weights,
+        the optimizer and the reductions of the loss stay float32, and inference
+        (``transform``, scores, ``sample``) is float32 or better, with outputs in
+        X's dtype. It may change between ``warm_start`` fits.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, batch order, the reparameterisation noise and
         (with each row's values) the draws of :meth:`score_samples`. The same
@@ -384,6 +392,7 @@ class VAETransformer(BaseNeuralTransformer):
         warm_start=False,
         verbose=False,
         device="auto",
+        precision="float32",
         random_state=None,
     ):
         self.n_components = n_components
@@ -411,6 +420,7 @@ class VAETransformer(BaseNeuralTransformer):
         self.warm_start = warm_start
         self.verbose = verbose
         self.device = device
+        self.precision = precision
         self.random_state = random_state
 
     # ------------------------------------------------------------ training
@@ -469,10 +479,12 @@ class VAETransformer(BaseNeuralTransformer):
             fixed_log_c = math.log(self.noise_variance)
 
         def loss(module, xb, epoch):
-            mean, log_var = module.encoder(xb)  # (batch, n_components) each
+            # float(): under autocast the network's outputs may be bfloat16 or float16;
+            # the noise, the likelihood and the KL and their reductions stay float32.
+            mean, log_var = (t.float() for t in module.encoder(xb))  # (batch, n_components)
             eps = torch.randn(mean.shape, generator=noise_generator, device=mean.device)
             z = mean + (0.5 * log_var).exp() * eps  # reparameterisation
-            out = module.decoder(z)
+            out = module.decoder(z).float()
             log_c = fixed_log_c
             if likelihood == "gaussian" and log_c is None:
                 log_c = _optimal_log_c(xb, out)
@@ -484,16 +496,18 @@ class VAETransformer(BaseNeuralTransformer):
 
         return loss
 
+    noise_variance_ = fit_statistic()
+
     def _after_fit(self, Xt, incremental):
         # What inference reads: the model as fitted, not the parameters as they
         # may have been set since.
         self.likelihood_ = self.likelihood
-        if self.likelihood != "gaussian":
-            self.noise_variance_ = None
-        elif self.noise_variance == "learned":
-            self.noise_variance_ = self._fitted_noise_variance(Xt)
+        if self.likelihood == "gaussian" and self.noise_variance == "learned":
+            self._defer_statistics(Xt)  # a pass through the decoder: on first use
         else:
-            self.noise_variance_ = float(self.noise_variance)
+            c = None if self.likelihood != "gaussian" else float(self.noise_variance)
+            self._defer_statistics(None, noise_variance_=c)
+        # The encoder's statistics are computed now, as the collapse warning needs them.
         kl, codes = 0.0, []
         for i in range(0, Xt.shape[0], INFERENCE_ROWS):
             mean, log_var = self.module_.encoder(Xt[i : i + INFERENCE_ROWS])
@@ -513,6 +527,9 @@ class VAETransformer(BaseNeuralTransformer):
                 PosteriorCollapseWarning,
                 stacklevel=caller_stacklevel(),
             )
+
+    def _compute_statistics(self, Xt):
+        return {"noise_variance_": self._fitted_noise_variance(Xt)}
 
     def _fitted_noise_variance(self, Xt):
         """The learned c: E_q ||x - f(z)||² / d over the training data, one draw of z per row."""

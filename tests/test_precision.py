@@ -1,0 +1,222 @@
+"""Mixed-precision training (the ``precision`` parameter) and the statistics fit computes
+on first use rather than after its last epoch."""
+
+import copy
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_digits
+from sklearn.exceptions import ConvergenceWarning
+
+from skvae import AutoencoderTransformer, DivergenceWarning, VAETransformer
+from skvae._vae import _row_keys, _row_normals
+from skvae.exceptions import PosteriorCollapseWarning
+
+# The issue's criterion: a mixed-precision fit ends within 1% of float32's loss
+# at the same number of epochs.
+LOSS_RTOL = 0.01
+
+FAST = dict(max_iter=3, tol=0.0, device="cpu", random_state=0)
+
+
+def fit_quietly(est, X):
+    with warnings.catch_warnings():
+        # Short fits on purpose: max_iter ends them, and a VAE of a few epochs
+        # may not have opened its latent units yet; neither is what is tested here.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.simplefilter("ignore", PosteriorCollapseWarning)
+        return est.fit(X)
+
+
+def mnist_ae(**params):
+    return AutoencoderTransformer(
+        32, hidden_layer_sizes=(512, 256), batch_size=128, **{**FAST, **params}
+    )
+
+
+def mnist_vae(**params):
+    return VAETransformer(
+        50,
+        hidden_layer_sizes=(200, 200),
+        activation="tanh",
+        likelihood="bernoulli",
+        batch_size=100,
+        **{**FAST, **params},
+    )
+
+
+@pytest.fixture(scope="module")
+def mnist_rows(mnist):
+    X_train, _, X_test, _ = mnist
+    return X_train[:6000], X_test[:1000]
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_digits().data / 16
+
+
+@pytest.mark.parametrize("make", [mnist_ae, mnist_vae], ids=["AE", "VAE"])
+def test_bfloat16_trains_mnist_as_far_as_float32(make, mnist_rows):
+    X, X_test = mnist_rows
+    full = fit_quietly(make(), X)
+    half = fit_quietly(make(precision="bfloat16"), X)
+    assert half.loss_curve_[-1] == pytest.approx(full.loss_curve_[-1], rel=LOSS_RTOL)
+    # Held out, and computed in float32 or better whatever the training precision.
+    assert half.score(X_test) == pytest.approx(full.score(X_test), rel=LOSS_RTOL)
+    assert half.loss_curve_[-1] < half.loss_curve_[0]  # it trained on, epoch after epoch
+
+
+@pytest.mark.parametrize("Est", [AutoencoderTransformer, VAETransformer])
+def test_bfloat16_trains_digits_as_far_as_float32(Est, digits):
+    params = dict(n_components=8, max_iter=10, tol=0.0, device="cpu", random_state=0)
+    full = fit_quietly(Est(**params), digits)
+    half = fit_quietly(Est(precision="bfloat16", **params), digits)
+    assert half.loss_curve_[-1] == pytest.approx(full.loss_curve_[-1], rel=LOSS_RTOL)
+
+
+@pytest.mark.parametrize("Est", [AutoencoderTransformer, VAETransformer])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_bfloat16_outputs_keep_the_input_dtype(Est, dtype, digits):
+    X = digits.astype(dtype)
+    est = fit_quietly(Est(2, hidden_layer_sizes=(16,), precision="bfloat16", **FAST), X)
+    Z = est.transform(X)
+    assert Z.dtype == dtype
+    assert est.inverse_transform(Z).dtype == dtype
+    assert est.score_samples(X).dtype == dtype
+    assert est.sample(3, random_state=0).dtype == dtype
+    tensor = torch.as_tensor(X)
+    assert est.transform(tensor).dtype == tensor.dtype
+
+
+@pytest.mark.parametrize("Est", [AutoencoderTransformer, VAETransformer])
+def test_float16_on_the_cpu_names_the_fix(Est, digits):
+    est = Est(precision="float16", **FAST)
+    with pytest.raises(
+        ValueError, match=r"precision='float16'.*CUDA.*got device='cpu'.*'bfloat16'"
+    ):
+        est.fit(digits)
+    assert not hasattr(est, "module_")
+
+
+def test_unknown_precision_is_refused(digits):
+    with pytest.raises(ValueError, match=r"'precision' parameter.*'bfloat16'.*Got 'bf16'"):
+        AutoencoderTransformer(precision="bf16", **FAST).fit(digits)
+
+
+def test_precision_may_change_between_warm_starts(digits):
+    ae = fit_quietly(AutoencoderTransformer(4, warm_start=True, **FAST), digits)
+    fit_quietly(ae.set_params(precision="bfloat16"), digits)
+    assert ae.n_iter_ == 6
+    assert ae.loss_curve_[-1] < ae.loss_curve_[2]
+
+
+def test_divergence_under_bfloat16_is_caught(digits):
+    X = load_digits().data[:500]  # pixels 0..16, unscaled
+    ae = AutoencoderTransformer(4, **{**FAST, "learning_rate": 10.0, "precision": "bfloat16"})
+    with pytest.warns(DivergenceWarning, match=r"diverged.*It keeps the initial weights"):
+        ae.fit(X)
+    assert np.isfinite(ae.transform(X)).all()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="mixed precision on CUDA")
+@pytest.mark.parametrize("precision", ["float16", "bfloat16"])
+@pytest.mark.parametrize("make", [mnist_ae, mnist_vae], ids=["AE", "VAE"])
+def test_cuda_mixed_precision_trains_mnist_as_far_as_float32(make, precision, mnist_rows):
+    X, X_test = mnist_rows
+    full = fit_quietly(make(device="cuda"), X)
+    half = fit_quietly(make(device="cuda", precision=precision), X)
+    assert half.loss_curve_[-1] == pytest.approx(full.loss_curve_[-1], rel=LOSS_RTOL)
+    assert half.score(X_test) == pytest.approx(full.score(X_test), rel=LOSS_RTOL)
+    assert half.transform(X_test).dtype == np.float32
+
+
+# ------------------------------------------------------------------ the fit tail
+def count_statistics_passes(est, monkeypatch):
+    calls = []
+    original = type(est)._compute_statistics
+
+    def counted(self, Xt):
+        calls.append(Xt.shape)
+        return original(self, Xt)
+
+    monkeypatch.setattr(type(est), "_compute_statistics", counted)
+    return calls
+
+
+def test_fit_leaves_the_statistics_pass_to_first_use(digits, monkeypatch):
+    ae = AutoencoderTransformer(4, **FAST)
+    calls = count_statistics_passes(ae, monkeypatch)
+    fit_quietly(ae, digits)
+    assert calls == []
+    ae.transform(digits)
+    assert calls == []
+    assert ae.noise_variance_ > 0 and ae.latent_mean_.shape == (4,)
+    ae.latent_covariance_, ae.score(digits)
+    assert calls == [digits.shape]  # once, for all three attributes
+
+
+def test_statistics_are_absent_before_fit():
+    for name in ("noise_variance_", "latent_mean_", "latent_covariance_"):
+        assert not hasattr(AutoencoderTransformer(), name)
+    assert not hasattr(VAETransformer(), "noise_variance_")
+
+
+def reference_statistics(ae, X):
+    """The statistics in float64 throughout, from a float64 copy of the network."""
+    module = copy.deepcopy(ae.module_).double()
+    X64 = torch.as_tensor(X, dtype=torch.float64)
+    with torch.no_grad():
+        Z = module.encoder(X64)
+        sq = ((module.decoder(Z) - X64) ** 2).mean().item()
+    Z = Z.numpy()
+    return sq, Z.mean(0), np.cov(Z, rowvar=False)
+
+
+def test_autoencoder_statistics_agree_with_float64(mnist_rows):
+    X = mnist_rows[0][:3000]
+    ae = fit_quietly(mnist_ae(max_iter=1), X)
+    noise_variance, mean, cov = reference_statistics(ae, X)
+    # The float32 network rounds each of its ~10 layers' sums (up to 784 terms) to
+    # float32; 1e-4 relative is ~800 ulps, far above that, and far below a change of model.
+    np.testing.assert_allclose(ae.noise_variance_, noise_variance, rtol=1e-4)
+    scale = np.sqrt(np.diag(cov)).max()
+    np.testing.assert_allclose(ae.latent_mean_, mean, rtol=0, atol=1e-4 * scale)
+    np.testing.assert_allclose(ae.latent_covariance_, cov, rtol=0, atol=1e-4 * scale**2)
+
+
+def test_vae_learned_noise_variance_agrees_with_float64(digits):
+    vae = fit_quietly(VAETransformer(4, **FAST), digits)
+    module = copy.deepcopy(vae.module_).double()
+    X64 = torch.as_tensor(digits)
+    # The pass draws one z per row from the scoring stream: the same draws here.
+    with torch.no_grad():
+        mean, log_var = module.encoder(X64)
+        eps = _row_normals(_row_keys(X64, vae._score_seed()), 0, 1, 4)[0]
+        z = mean + (0.5 * log_var).exp() * eps
+        expected = ((module.decoder(z) - X64) ** 2).mean().item()
+    np.testing.assert_allclose(vae.noise_variance_, expected, rtol=1e-4)
+
+
+@pytest.mark.parametrize("Est", [AutoencoderTransformer, VAETransformer])
+def test_pickling_before_first_use_keeps_the_statistics_not_the_rows(Est, digits):
+    est = fit_quietly(Est(4, hidden_layer_sizes=(16,), **FAST), digits)
+    blob = pickle.dumps(est)
+    assert len(blob) < digits.astype(np.float32).nbytes  # the training rows stay behind
+    restored = pickle.loads(blob)
+    assert restored.noise_variance_ == est.noise_variance_
+    assert restored.score(digits) == est.score(digits)
+    if Est is AutoencoderTransformer:
+        np.testing.assert_array_equal(restored.latent_covariance_, est.latent_covariance_)
+
+
+def test_partial_fit_statistics_describe_the_last_call(digits):
+    ae = AutoencoderTransformer(4, **FAST)
+    ae.partial_fit(digits[:1000])
+    ae.partial_fit(digits[1000:])
+    codes = ae.transform(digits[1000:])
+    np.testing.assert_allclose(ae.latent_mean_, codes.mean(0), rtol=1e-4, atol=1e-5)
