@@ -8,6 +8,7 @@ import torch
 from ._base import BaseNeuralTransformer, fit_statistic
 from ._modules import Autoencoder, materialize
 from ._networks import build_network
+from ._training import squared_spread
 from ._validation import MIN_NOISE_VARIANCE
 
 
@@ -264,7 +265,7 @@ class AutoencoderTransformer(BaseNeuralTransformer):
     def _reference_losses(self, Xt):
         # Predicting the mean costs ||x - mean||² / 2 per sample; a fit that ends
         # above twice that has diverged.
-        null = 0.5 * float(torch.var(Xt, dim=0, correction=0).sum())
+        null = 0.5 * squared_spread(Xt, Xt.mean(0))
         return null, 2 * null
 
     def _encode(self, X):

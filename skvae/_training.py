@@ -66,6 +66,18 @@ def make_adam(params, **kwargs):
 PRECISIONS = ("float32", "bfloat16", "float16")
 
 
+def squared_spread(X, mean, rows=8192):
+    """E||x - mean||² over the rows of ``X``: the summed per-feature variance.
+
+    The null losses passed to :func:`train` need it. Computed block by block
+    along the rows, where ``torch.var(X, dim=0)`` reduces down the columns of
+    a row-major X, several times slower; each block's sum is taken by torch
+    (pairwise) and the blocks' sums are added in float64.
+    """
+    total = sum(float((xb - mean).square().sum()) for xb in X.split(rows))
+    return total / X.shape[0]
+
+
 def check_precision(precision, device, estimator_name):
     """Refuse a ``precision`` that training on ``device`` cannot honour.
 

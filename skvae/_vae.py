@@ -18,6 +18,7 @@ from ._likelihoods import (
 )
 from ._modules import VAE, materialize
 from ._networks import build_network
+from ._training import squared_spread
 from ._validation import MIN_NOISE_VARIANCE, Constraint, Interval, StrOptions
 from .exceptions import PosteriorCollapseWarning
 
@@ -444,24 +445,20 @@ class VAETransformer(BaseNeuralTransformer):
     def _reference_losses(self, Xt):
         # The loss of q(z|x) = p(z), which costs no KL, with a decoder that outputs
         # the mean of X; training has diverged above it plus a nat per feature.
-        n, d = Xt.shape
+        d = Xt.shape[1]
         mean = Xt.mean(0)  # (n_features,)
         if self.likelihood == "gaussian":
-            sq = float(torch.var(Xt, dim=0, correction=0).sum())  # E||x - mean||²
+            sq = squared_spread(Xt, mean)  # E||x - mean||²
             if self.noise_variance == "learned":
                 c = max(sq / d, MIN_NOISE_VARIANCE)
             else:
                 c = float(self.noise_variance)
             null = 0.5 * (sq / c + d * (_LOG_2PI + math.log(c)))
         else:
+            # Both Bernoulli log-likelihoods are affine in x for fixed logits, so their
+            # average over the rows is their value at the mean row: no pass over X.
             out = self._output_offset(mean)
-            null = (
-                -sum(
-                    float(log_likelihood(self.likelihood, xb, out.expand_as(xb)).sum())
-                    for xb in Xt.split(INFERENCE_ROWS)
-                )
-                / n
-            )
+            null = -float(log_likelihood(self.likelihood, mean[None], out[None]).sum())
         return null, null + d
 
     def _monitor_from(self):

@@ -12,6 +12,8 @@ from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
 
 from skvae import AutoencoderTransformer, DivergenceWarning, VAETransformer
+from skvae._likelihoods import log_likelihood
+from skvae._training import squared_spread
 from skvae._vae import _row_keys, _row_normals
 from skvae.exceptions import PosteriorCollapseWarning
 
@@ -220,3 +222,20 @@ def test_partial_fit_statistics_describe_the_last_call(digits):
     ae.partial_fit(digits[1000:])
     codes = ae.transform(digits[1000:])
     np.testing.assert_allclose(ae.latent_mean_, codes.mean(0), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("likelihood", ["bernoulli", "continuous_bernoulli"])
+def test_vae_null_loss_without_a_pass_over_x_is_the_row_average(likelihood, mnist_rows):
+    X = torch.as_tensor(mnist_rows[0][:2000])
+    vae = VAETransformer(likelihood=likelihood)
+    null, _ = vae._reference_losses(X)
+    logits = vae._output_offset(X.mean(0)).double().expand_as(X)
+    rows = -log_likelihood(likelihood, X.double(), logits)  # (n_samples,)
+    # float32 means and logits against float64 sums over 784 features.
+    assert null == pytest.approx(float(rows.mean()), rel=1e-5)
+
+
+def test_squared_spread_is_the_summed_variance(mnist_rows):
+    X = torch.as_tensor(mnist_rows[0][:3000])
+    expected = float(torch.var(X.double(), dim=0, correction=0).sum())
+    assert squared_spread(X, X.mean(0), rows=1000) == pytest.approx(expected, rel=1e-5)
