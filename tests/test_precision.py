@@ -61,6 +61,7 @@ def digits():
     return load_digits().data / 16
 
 
+@pytest.mark.mnist
 @pytest.mark.parametrize("make", [mnist_ae, mnist_vae], ids=["AE", "VAE"])
 def test_bfloat16_trains_mnist_as_far_as_float32(make, mnist_rows):
     X, X_test = mnist_rows
@@ -125,6 +126,7 @@ def test_divergence_under_bfloat16_is_caught(digits):
 
 
 @pytest.mark.gpu
+@pytest.mark.mnist
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="mixed precision on CUDA")
 @pytest.mark.parametrize("precision", ["float16", "bfloat16"])
 @pytest.mark.parametrize("make", [mnist_ae, mnist_vae], ids=["AE", "VAE"])
@@ -179,6 +181,7 @@ def reference_statistics(ae, X):
     return sq, Z.mean(0), np.cov(Z, rowvar=False)
 
 
+@pytest.mark.mnist
 def test_autoencoder_statistics_agree_with_float64(mnist_rows):
     X = mnist_rows[0][:3000]
     ae = fit_quietly(mnist_ae(max_iter=1), X)
@@ -224,6 +227,7 @@ def test_partial_fit_statistics_describe_the_last_call(digits):
     np.testing.assert_allclose(ae.latent_mean_, codes.mean(0), rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.mnist
 @pytest.mark.parametrize("likelihood", ["bernoulli", "continuous_bernoulli"])
 def test_vae_null_loss_without_a_pass_over_x_is_the_row_average(likelihood, mnist_rows):
     X = torch.as_tensor(mnist_rows[0][:2000])
@@ -235,6 +239,7 @@ def test_vae_null_loss_without_a_pass_over_x_is_the_row_average(likelihood, mnis
     assert null == pytest.approx(float(rows.mean()), rel=1e-5)
 
 
+@pytest.mark.mnist
 def test_squared_spread_is_the_summed_variance(mnist_rows):
     X = torch.as_tensor(mnist_rows[0][:3000])
     expected = float(torch.var(X.double(), dim=0, correction=0).sum())
