@@ -322,10 +322,10 @@ class AutoencoderTransformer(BaseNeuralTransformer):
         """
         return super().score_samples(X)
 
-    def _score_samples(self, X):
+    def _score_samples(self, X, module):
         # log N(x; x_hat, σ²I) = -d/2 log(2πσ²) - ||x - x_hat||² / (2σ²)
         var = self.noise_variance_
-        module, X = self._scoring_copy(X)
+        X = X.to(next(module.parameters()).dtype)
         sq = ((module(X) - X) ** 2).sum(1)  # (batch,)
         return -0.5 * (X.shape[1] * math.log(2 * math.pi * var) + sq / var)
 

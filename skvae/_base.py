@@ -21,6 +21,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_array
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._data import Rows, inference_rows, is_streamed, keeps_dtype, output_dtype, to_float32
 from ._device import (
     INFERENCE_ROWS,
     cpu_fast_math,
@@ -31,6 +32,7 @@ from ._device import (
     seed_from,
     spawn_seed,
     tensor_numpy_dtype,
+    to_numpy,
     to_tensor,
 )
 from ._modules import ACTIVATIONS
@@ -108,6 +110,22 @@ class fit_statistic:
         if estimator is None:
             return self
         return estimator._fit_statistics()[self.name]
+
+
+def _check_streamed_shape(X, estimator_name):
+    """check_array's shape checks for an array that is not read whole: 2-D, >= 1 row and column."""
+    if len(X.shape) != 2:
+        raise ValueError(
+            f"Expected a 2D array of shape (n_samples, n_features), got shape {tuple(X.shape)}. "
+            "Reshape your data with X.reshape(-1, 1) if it has a single feature or "
+            "X.reshape(1, -1) if it has a single sample."
+        )
+    for axis, what in enumerate(("sample", "feature")):
+        if X.shape[axis] < 1:
+            raise ValueError(
+                f"Found array with {X.shape[axis]} {what}(s) (shape={tuple(X.shape)}) while a "
+                f"minimum of 1 is required by {estimator_name}."
+            )
 
 
 class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -414,42 +432,71 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
                 "both need at least 1. Raise validation_fraction, pass more samples, "
                 "or set early_stopping=False."
             )
-        order = torch.randperm(n, generator=generator).to(Xt.device)
+        order = torch.randperm(n, generator=generator)
+        if isinstance(Xt, Rows):  # two lazy views, not two copies of X
+            return Xt.subset(order[n_val:]), Xt.subset(order[:n_val])
+        order = order.to(Xt.device)
         return Xt[order[n_val:]], Xt[order[:n_val]]
 
     # ---------------------------------------------------------- validation
-    def _validate_rows(self, X, reset=False, n_features=None):
-        """Check X and return it as a float32 tensor on ``device_`` with its numpy dtype.
+    def _validate_rows(self, X, reset=False, n_features=None, stream=False):
+        """Check X and return its rows as float32 on ``device_``, with the output dtype.
 
         ``n_features=None`` checks X against the input space (``n_features_in_``,
         feature names); an int checks it against that width (the latent space).
+        The rows are a float32 tensor, or, with ``stream=True`` and for memmaps
+        and other sliceable array-likes in any case, a :class:`~skvae._data.Rows`
+        that reads them a chunk at a time (scanned once here when fitting, so
+        that bad values are refused before training). Integer, float32 and
+        float64 arrays become float32 chunk by chunk, never through a float64
+        copy (see ``docs/memory.md``). The dtype is the numpy dtype results come
+        back in: float32 for float32 input, float64 otherwise.
         """
         name = type(self).__name__
         expected = self.n_features_in_ if n_features is None and not reset else n_features
         if is_tensor(X):
             check_tensor(X, name, ensure_finite=False)  # checked once converted, below
             dtype = tensor_numpy_dtype(X)
-            Xt = to_tensor(X, self.device_)
-            check_float32_values(X, Xt, name)
-            if reset:
-                self.n_features_in_ = X.shape[1]
-                if hasattr(self, "feature_names_in_"):
-                    del self.feature_names_in_
-        else:
-            if n_features is None:
-                X = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32])
+            if stream:
+                Xt = Rows(X, self.device_, name)
             else:
-                X = check_array(X, dtype=[np.float64, np.float32], estimator=self, input_name="X")
-            dtype = X.dtype
-            Xt = to_tensor(X, self.device_)
-            if dtype == np.float64:  # float32 cannot overflow on the way
+                Xt = to_tensor(X, self.device_)
                 check_float32_values(X, Xt, name)
+            if reset:
+                self._forget_feature_names(X)
+        elif is_streamed(X) and not (
+            X.dtype == np.float32 and isinstance(X, np.ndarray) and self.device_.type == "cpu"
+        ):
+            # A float32 memmap on the CPU is viewed by the tensor path below, not streamed.
+            _check_streamed_shape(X, name)
+            dtype = output_dtype(X.dtype)
+            Xt = Rows(X, self.device_, name)
+            if not stream:
+                Xt.scan()
+            if reset:
+                self._forget_feature_names(X)
+        else:
+            # Integer, float32 and float64 arrays keep their dtype here: the float32
+            # rows are made from them chunk by chunk, below. check_array's test for
+            # NaN and inf is a sum over X, without a copy.
+            allowed = None if keeps_dtype(X) else [np.float64, np.float32]
+            if n_features is None:
+                X = validate_data(self, X, reset=reset, dtype=allowed)
+            else:
+                X = check_array(X, dtype=allowed, estimator=self, input_name="X")
+            dtype = output_dtype(X.dtype)
+            Xt = Rows(X, self.device_, name) if stream else to_float32(X, self.device_, name)
         if expected is not None and Xt.shape[1] != expected:
             raise ValueError(
                 f"X has {Xt.shape[1]} features, but {name} is expecting {expected} "
                 "features as input."
             )
         return Xt, dtype
+
+    def _forget_feature_names(self, X):
+        self.n_features_in_ = X.shape[1]
+        if hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
 
     def _check_training_values(self, Xt):
         """Hook: reject training data the model cannot describe."""
@@ -462,30 +509,58 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
     def _map(self, fn, X, n_features=None, scores=False):
         """Apply ``fn`` to the rows of X in chunks, in eval mode, without autograd.
 
-        The result has X's dtype, except that with ``scores=True`` a tensor X of a
-        float type narrower than float32 gets float32: a log-likelihood sums
-        n_features terms and leaves float16's range (65504) on ordinary data.
+        X is read, converted to float32 and moved to ``device_`` one chunk at a
+        time (:func:`~skvae._data.inference_rows` rows, from the widest layer), so
+        neither the device nor the host holds more of it than a chunk; numpy
+        results are written into one output array as they come.
+
+        The result has X's output dtype, except that with ``scores=True`` a tensor
+        X of a float type narrower than float32 gets float32: a log-likelihood
+        sums n_features terms and leaves float16's range (65504) on ordinary data.
         """
         check_is_fitted(self)
-        Xt, dtype = self._validate_rows(X, n_features=n_features)
+        rows, dtype = self._validate_rows(X, n_features=n_features, stream=True)
+        n = rows.shape[0]
+        fitted = self._fitted_architecture
+        widths = (rows.shape[1], self.n_features_in_, fitted["n_components"])
+        step = inference_rows(max(*widths, *fitted.get("hidden_layer_sizes", ())))
         self.module_.eval()
+        chunks, out = [], None
         with torch.inference_mode(), cpu_fast_math(self.device_):
-            out = torch.cat(
-                [fn(Xt[i : i + INFERENCE_ROWS]) for i in range(0, Xt.shape[0], INFERENCE_ROWS)]
-            )
-        if scores and is_tensor(X) and X.is_floating_point() and X.element_size() < 4:
+            for i in range(0, n, step):
+                part = fn(rows[i : i + step])
+                if is_tensor(X):
+                    chunks.append(part)
+                    continue
+                if out is None:  # (n_samples, ...) once the first chunk says its shape
+                    out = np.empty((n, *part.shape[1:]), dtype=dtype)
+                out[i : i + step] = to_numpy(part, dtype)
+        if not is_tensor(X):
+            return out
+        out = torch.cat(chunks)
+        if scores and X.is_floating_point() and X.element_size() < 4:
             return out.to(device=X.device, dtype=torch.float32)
         return output_like(out, X, dtype)
 
-    def _scoring_copy(self, X):
-        """``module_`` and X in float64 (float32 on MPS, which lacks float64), for scores.
+    def _scoring_module(self):
+        """``module_`` in float64 (float32 on MPS, which lacks float64), for scores.
 
-        A log-likelihood sums n_features terms; in float32 its rounding depends on
-        the rows computed beside it (matrix kernels block by batch size), so a
-        row's score would change with the batch it is scored in.
+        Copied once per scoring call. A row's log-likelihood sums n_features terms
+        (and, for the VAE, draws): in float32 its rounding would depend on the rows
+        computed beside it (matrix kernels block by chunk size), so a row's score
+        would change with the chunk it is scored in and with the memory budget,
+        and per-row independence is promised. float64 costs a copy of the
+        weights (not of X) and float64 activations of one bounded block.
+        ``benchmarks/bench_memory.py`` measures how far float32 scores are.
         """
         dtype = torch.float32 if self.device_.type == "mps" else torch.float64
-        return copy.deepcopy(self.module_).to(dtype), X.to(dtype)
+        return copy.deepcopy(self.module_).to(dtype)
+
+    def _score(self, X, fn):
+        """``fn(xb, module)`` over the chunks of X with the scoring copy of the network."""
+        check_is_fitted(self)
+        module = self._scoring_module()
+        return self._map(lambda xb: fn(xb, module), X, scores=True)
 
     def transform(self, X):
         """Encode X into the latent space.
@@ -533,7 +608,7 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
             One value per sample; see the class documentation for what it is.
             In X's dtype, but float32 for a float16 or bfloat16 tensor.
         """
-        return self._map(self._score_samples, X, scores=True)
+        return self._score(X, self._score_samples)
 
     def score(self, X, y=None):
         """Average of :meth:`score_samples` over X: higher is better.
@@ -550,7 +625,9 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         score : float
             Mean log-likelihood (or its bound) per sample, in nats.
         """
-        return float(self.score_samples(X).mean())
+        ll = self.score_samples(X)
+        # Summed in float64 whatever the scores' dtype: n_samples terms.
+        return float(ll.mean() if is_tensor(ll) else np.mean(ll, dtype=np.float64))
 
     def sample(self, n_samples=1, random_state=None, *, observation_noise=True):
         """Draw new points from the model: latent codes from its prior, decoded.

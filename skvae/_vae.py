@@ -568,20 +568,19 @@ class VAETransformer(BaseNeuralTransformer):
         """The seed of the scoring draws, fixed at fit, independent of the training streams."""
         return self._spawn_seed(_SCORE)
 
-    def _reduce_log_weights(self, X, n_draws, iwae):
+    def _reduce_log_weights(self, X, n_draws, iwae, module):
         """ELBO (mean over s) or IWAE bound (log-mean-exp over s) of the log weights.
 
         log w_s = log p(x, z_s) - log q(z_s|x) with z_s = g(x) + sqrt(h(x)) ε_s,
         as (batch,). Each row's ε_s come from its own content and the fitted seed
-        (:func:`_row_normals`). Computed by a float64 copy of the network (float32 on
-        MPS, which lacks float64): the bound sums d terms and, for a small c,
-        magnifies float32 rounding. Rows x draws go through the decoder in blocks
+        (:func:`_row_normals`). Computed by ``module``, the float64 copy of the
+        network (float32 on MPS, which lacks float64): the bound sums d terms and,
+        for a small c, magnifies float32 rounding. Rows x draws go through the decoder in blocks
         of about ``_SCORE_ELEMENTS / widest layer``, so memory is bounded whatever
         n_samples and n_draws.
         """
         _check_unit_interval(X, self.likelihood_)
-        module, no_rows = self._scoring_copy(X[:0])  # rows are cast block by block below
-        dtype = no_rows.dtype
+        dtype = next(module.parameters()).dtype  # rows are cast block by block below
         log_c = None if self.noise_variance_ is None else math.log(self.noise_variance_)
         n, d = X.shape
         k = self._fitted_architecture["n_components"]
@@ -616,8 +615,8 @@ class VAETransformer(BaseNeuralTransformer):
             out.append(acc - math.log(n_draws) if iwae else acc / n_draws)
         return torch.cat(out)
 
-    def _score_samples(self, X):
-        return self._reduce_log_weights(X, self.n_score_samples, iwae=False)
+    def _score_samples(self, X, module):
+        return self._reduce_log_weights(X, self.n_score_samples, False, module)
 
     def score_samples(self, X):
         """Evidence lower bound (ELBO) of each sample, in nats: a lower bound on log p(x).
@@ -683,8 +682,9 @@ class VAETransformer(BaseNeuralTransformer):
             or (n_importance < 1)
         ):
             raise ValueError(f"n_importance must be an int >= 1; got {n_importance!r}.")
-        return self._map(
-            lambda xb: self._reduce_log_weights(xb, int(n_importance), iwae=True), X, scores=True
+        n_draws = int(n_importance)
+        return self._score(
+            X, lambda xb, module: self._reduce_log_weights(xb, n_draws, True, module)
         )
 
     def __sklearn_tags__(self):

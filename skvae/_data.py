@@ -1,0 +1,244 @@
+"""Host data to float32 tensors, a chunk at a time.
+
+The neural estimators compute in float32. This module turns the caller's rows
+(a numpy array of any real or integer dtype, a ``numpy.memmap``, an array-like
+that slices such as an HDF5 or zarr dataset, or a tensor) into float32 tensors
+on the device, checking the values chunk by chunk, so that no float64 copy of X
+is ever made and an array larger than memory is read one chunk at a time. See
+``docs/memory.md`` for what each path copies.
+"""
+
+import math
+import warnings
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from ._device import INFERENCE_ROWS, is_tensor
+from ._validation import check_float32_values
+
+# Bytes of the caller's array converted per step: the conversion holds one such
+# chunk (and its float32 image) beside the float32 result.
+CHUNK_BYTES = 2**24
+# Bytes of float32 activations of the widest layer per inference chunk.
+INFERENCE_BYTES = 2**25
+# numpy dtype kinds converted to float32 directly: bool, signed and unsigned ints.
+_INTEGER_KINDS = "biu"
+
+
+def is_streamed(X):
+    """Whether X is read in place, a chunk at a time, rather than as one array.
+
+    That is a ``numpy.memmap``, or an array-like that is not a numpy array but
+    has a 2-D ``shape``, a numeric ``dtype`` and slices (h5py and zarr datasets).
+    """
+    if isinstance(X, np.memmap):
+        return True
+    if isinstance(X, np.ndarray) or is_tensor(X) or sp.issparse(X):
+        return False
+    dtype = getattr(X, "dtype", None)
+    return (
+        hasattr(X, "shape")
+        and hasattr(X, "__getitem__")
+        and isinstance(dtype, np.dtype)
+        and dtype.kind in _INTEGER_KINDS + "f"
+    )
+
+
+def keeps_dtype(X):
+    """Whether X's own numeric dtype can go to float32 without a float64 copy first.
+
+    float32, float64 and integer (or bool) numpy arrays; other dtypes (float16,
+    object, pandas frames) go through ``check_array``'s float64 as before.
+    """
+    dtype = getattr(X, "dtype", None)
+    return isinstance(dtype, np.dtype) and (
+        dtype.kind in _INTEGER_KINDS or dtype in (np.float32, np.float64)
+    )
+
+
+def output_dtype(dtype):
+    """The numpy dtype results come back in for input of ``dtype``.
+
+    float32 stays float32; float64, integers and bools give float64, as
+    scikit-learn's transformers return for integer input.
+    """
+    return np.dtype(np.float32) if dtype == np.float32 else np.dtype(np.float64)
+
+
+def chunk_rows(n_features, itemsize, budget=CHUNK_BYTES):
+    """Rows per chunk such that a chunk of X and its float32 image fit ``budget`` bytes."""
+    return max(1, budget // (n_features * max(itemsize, 4)))
+
+
+def inference_rows(width):
+    """Rows per inference chunk when the widest layer (or X) has ``width`` units.
+
+    INFERENCE_BYTES of float32 activations, and at most INFERENCE_ROWS rows.
+    """
+    return max(1, min(INFERENCE_ROWS, INFERENCE_BYTES // (4 * max(1, width))))
+
+
+def _host_chunk(X, rows):
+    """``X[rows]`` as a numpy array (rows: a slice, or sorted indices)."""
+    block = np.asarray(X[rows])
+    if any(s < 0 for s in block.strides):
+        block = np.ascontiguousarray(block)
+    return block
+
+
+def _from_numpy(block):
+    """``torch.from_numpy``, read-only arrays (memmaps) included: the tensor is only read."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.from_numpy(block)
+
+
+def to_float32(X, device, estimator_name):
+    """The numpy array X as one float32 tensor on ``device``, converted chunk by chunk.
+
+    A float32 array on the CPU is viewed, not copied. Otherwise the float32
+    result is allocated once (by numpy on the CPU, so that ``tracemalloc`` sees
+    it) and filled a chunk at a time: the peak is the result plus one chunk,
+    never a float64 copy of X. X has passed ``check_array``'s test for NaN and
+    infinity; float64 values beyond float32's range are refused chunk by chunk
+    (:func:`~skvae._validation.check_float32_values`).
+    """
+    device = torch.device(device)
+    n, d = X.shape
+    step = chunk_rows(d, X.dtype.itemsize)
+    if X.dtype == np.float32 and device.type == "cpu":
+        return _from_numpy(_host_chunk(X, slice(None)))
+    if device.type == "cpu":
+        out = torch.from_numpy(np.empty((n, d), dtype=np.float32))
+    else:
+        out = torch.empty((n, d), dtype=torch.float32, device=device)
+    for i in range(0, n, step):
+        block = _host_chunk(X, slice(i, i + step))
+        out[i : i + step].copy_(_from_numpy(block))  # converts as it copies
+        if block.dtype == np.float64:  # integers are within float32's range
+            check_float32_values(block, out[i : i + step], estimator_name)
+    return out
+
+
+class Rows:
+    """Rows of an array read on demand as float32 tensors on ``device``.
+
+    Stands in for the float32 training tensor when X should not be copied whole
+    (a memmap, a dataset on disk): it has the few tensor methods the estimators
+    use on their training data (``shape``, ``device``, slicing, indexing with a
+    tensor of row indices, ``numel``, ``split``, ``mean``, ``var``, ``min``,
+    ``max``), each of which reads X a chunk at a time. Every chunk read is
+    checked for finite values within float32's range.
+
+    Parameters
+    ----------
+    X : numpy.memmap, array-like or torch.Tensor of shape (n_samples, n_features)
+        The rows; a numpy-like X needs ``shape``, ``dtype`` and slicing.
+    device : torch.device
+        Where the tensors read are put.
+    estimator_name : str
+        For error messages.
+    index : ndarray of int, default=None
+        The rows of X this object holds, in order; None for all of them.
+    """
+
+    dtype = torch.float32
+    ndim = 2
+
+    def __init__(self, X, device, estimator_name, index=None):
+        self.X, self.device, self.estimator_name, self.index = X, device, estimator_name, index
+        n = X.shape[0] if index is None else len(index)
+        self.shape = torch.Size((n, X.shape[1]))
+        itemsize = X.element_size() if is_tensor(X) else X.dtype.itemsize
+        self.step = chunk_rows(X.shape[1], itemsize)
+        self._stats = None
+
+    def __len__(self):
+        return self.shape[0]
+
+    def numel(self):
+        return self.shape[0] * self.shape[1]
+
+    def subset(self, rows):
+        """The rows ``rows`` (positions in self), as another :class:`Rows`, read lazily."""
+        rows = np.asarray(torch.as_tensor(rows).cpu(), dtype=np.int64)
+        return Rows(self.X, self.device, self.estimator_name, self._source_rows(rows))
+
+    def _source_rows(self, rows):
+        return rows if self.index is None else self.index[rows]
+
+    def _read(self, rows):
+        """Rows of X (a slice or int indices into X) as a checked float32 tensor."""
+        if is_tensor(self.X):
+            block = self.X[torch.as_tensor(rows) if not isinstance(rows, slice) else rows]
+            out = block.detach().to(device=self.device, dtype=torch.float32)
+        else:
+            block = _host_chunk(self.X, rows)
+            out = _from_numpy(block).to(device=self.device, dtype=torch.float32)
+        floating = block.is_floating_point() if is_tensor(block) else block.dtype.kind == "f"
+        if floating:  # integers are finite and within float32's range
+            check_float32_values(block, out, self.estimator_name)
+        return out
+
+    def __getitem__(self, key):
+        if isinstance(key, slice) and self.index is None:
+            return self._read(key)
+        if isinstance(key, slice):
+            rows = self.index[key]
+        else:
+            rows = self._source_rows(np.asarray(torch.as_tensor(key).cpu(), dtype=np.int64))
+        if len(rows) and np.all(rows[1:] > rows[:-1]):
+            return self._read(rows)
+        # Read in increasing order (sequential on disk), then put the rows in place.
+        order = np.argsort(rows, kind="stable")
+        out = self._read(rows[order])
+        return out[torch.as_tensor(np.argsort(order), device=self.device)]
+
+    def split(self, size):
+        """Consecutive chunks of ``size`` rows, as float32 tensors."""
+        return (self[i : i + size] for i in range(0, self.shape[0], size))
+
+    def chunks(self):
+        """Consecutive chunks of about CHUNK_BYTES of X, as float32 tensors."""
+        return self.split(self.step)
+
+    def _statistics(self):
+        """Column means and variances (float64, Chan et al.'s pairwise merge), min and max."""
+        if self._stats is None:
+            n_seen, mean, m2, lo, hi = 0, 0.0, 0.0, math.inf, -math.inf
+            for block in self.chunks():
+                b = block.to(torch.float64)
+                nb = b.shape[0]
+                mean_b = b.mean(0)
+                m2_b = (b - mean_b).square().sum(0)
+                delta = mean_b - mean
+                total = n_seen + nb
+                mean = mean + delta * (nb / total)
+                m2 = m2 + m2_b + delta.square() * (n_seen * nb / total)
+                n_seen = total
+                lo, hi = min(lo, float(block.min())), max(hi, float(block.max()))
+            self._stats = (mean, m2 / n_seen, lo, hi)
+        return self._stats
+
+    def scan(self):
+        """Read X once: check every value and compute the statistics."""
+        self._statistics()
+        return self
+
+    def mean(self, dim=0):
+        if dim != 0:
+            raise NotImplementedError("Rows.mean supports dim=0 only.")
+        return self._statistics()[0].to(self.device, torch.float32)
+
+    def var(self, dim=0, correction=0):
+        if dim != 0 or correction != 0:
+            raise NotImplementedError("Rows.var supports dim=0 and correction=0 only.")
+        return self._statistics()[1].to(self.device, torch.float32)
+
+    def min(self):
+        return torch.tensor(self._statistics()[2])
+
+    def max(self):
+        return torch.tensor(self._statistics()[3])

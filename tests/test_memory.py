@@ -1,0 +1,205 @@
+"""Host memory of the neural estimators' data path (see docs/memory.md).
+
+Peaks are measured with tracemalloc, which sees numpy's allocations (the float32
+training array is allocated by numpy for that reason) but not torch's; the
+benchmark benchmarks/bench_memory.py measures the whole process's RSS.
+"""
+
+import gc
+import tracemalloc
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+
+from skvae import AutoencoderTransformer, VAETransformer
+from skvae._data import CHUNK_BYTES
+from skvae.exceptions import PosteriorCollapseWarning
+
+ESTIMATORS = [AutoencoderTransformer, VAETransformer]
+SMALL = dict(n_components=2, hidden_layer_sizes=(8,), max_iter=1, batch_size=256, device="cpu")
+# 8000 MNIST-sized rows: 25 MB as float32, 50 MB as float64.
+N, D = 8000, 784
+
+
+def fit_quietly(est, X):
+    """fit, with the warnings of a one-epoch fit silenced: these tests are about memory."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.simplefilter("ignore", PosteriorCollapseWarning)
+        return est.fit(X)
+
+
+def traced_peak(fn):
+    """fn() and the peak of the memory numpy (and Python) allocated while it ran, in bytes."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        result = fn()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    return result, peak
+
+
+@pytest.fixture(scope="module", autouse=True)
+def imports_done():
+    """Fit, transform and score once: torch imports modules (tens of MB) on first use."""
+    X = np.random.default_rng(0).random((20, 3))
+    for cls in ESTIMATORS:
+        est = fit_quietly(cls(random_state=0, **SMALL), X)
+        est.score(est.inverse_transform(est.transform(X)).clip(0, 1))
+
+
+@pytest.fixture(scope="module")
+def pixels():
+    return np.random.default_rng(0).integers(0, 256, size=(N, D), dtype=np.uint8)
+
+
+def write_memmap(path, X):
+    mm = np.memmap(path, dtype=X.dtype, mode="w+", shape=X.shape)
+    mm[:] = X
+    mm.flush()
+    del mm
+    return np.memmap(path, dtype=X.dtype, mode="r", shape=X.shape)
+
+
+# ----------------------------------------------------------------- in-memory input
+@pytest.mark.parametrize("cls", ESTIMATORS)
+def test_uint8_input_makes_no_float64_copy(cls, pixels):
+    # The float32 training array is 4 bytes a value; a float64 copy on the way
+    # (the old path) would add 8 more and make the peak 3x that.
+    float32_bytes = 4 * pixels.size
+    _, peak = traced_peak(lambda: fit_quietly(cls(random_state=0, **SMALL), pixels))
+    assert peak < 1.5 * float32_bytes
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS)
+def test_float64_input_peak_is_one_float32_copy_and_a_chunk(cls, pixels):
+    X = pixels / 255.0
+    float32_bytes = 4 * X.size
+    _, peak = traced_peak(lambda: fit_quietly(cls(random_state=0, **SMALL), X))
+    assert peak < float32_bytes + CHUNK_BYTES
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS)
+@pytest.mark.parametrize("dtype", [np.uint8, np.int64, np.bool_])
+def test_integer_input_gives_float64_results_like_sklearn(cls, dtype):
+    X = np.random.default_rng(0).integers(0, 2, size=(60, 5)).astype(dtype)
+    est = fit_quietly(cls(random_state=0, **SMALL), X)
+    Z = est.transform(X)
+    assert Z.dtype == np.float64
+    assert est.inverse_transform(Z).dtype == np.float64
+    assert est.score_samples(X).dtype == np.float64
+    assert est.sample(3, random_state=0).dtype == np.float64
+    # The same values as float64 input: integers convert to float32 exactly.
+    reference = fit_quietly(cls(random_state=0, **SMALL), X.astype(np.float64))
+    np.testing.assert_array_equal(Z, reference.transform(X.astype(np.float64)))
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS)
+def test_float32_and_float64_scores_differ_by_one_float32_rounding(cls):
+    # Both compute from the same float32 rows in float64; the float32 result is
+    # that float64 value rounded once, within half an ulp: 2**-24 relative.
+    X64 = np.random.default_rng(0).random((300, 6))
+    X32 = X64.astype(np.float32)
+    est = fit_quietly(cls(random_state=0, **SMALL), X32)
+    s32, s64 = est.score_samples(X32), est.score_samples(X64)
+    assert s32.dtype == np.float32 and s64.dtype == np.float64
+    np.testing.assert_allclose(s32, s64, rtol=2**-24)
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS)
+def test_scores_do_not_depend_on_the_inference_chunks(cls):
+    # 9000 rows of 2 features span two inference chunks (8192 rows at most).
+    X = np.random.default_rng(0).random((9000, 2))
+    est = fit_quietly(cls(random_state=0, **SMALL), X[:500])
+    whole = est.score_samples(X)
+    pieces = np.concatenate([est.score_samples(X[i : i + 1000]) for i in range(0, 9000, 1000)])
+    np.testing.assert_allclose(whole, pieces, rtol=1e-12)
+    np.testing.assert_array_equal(
+        est.transform(X), np.concatenate([est.transform(X[:4000]), est.transform(X[4000:])])
+    )
+
+
+# ------------------------------------------------------------------------- memmaps
+@pytest.mark.parametrize("cls", ESTIMATORS)
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32, np.float64])
+def test_memmap_is_streamed_in_fit_transform_and_score(cls, dtype, pixels, tmp_path):
+    X = pixels if dtype == np.uint8 else (pixels / 255.0).astype(dtype)
+    mm = write_memmap(tmp_path / "X.dat", X)
+    # The design holds one conversion chunk at most; any whole copy of X as
+    # float32 (25 MB) or float64 (50 MB) is above that.
+    assert 4 * X.size > CHUNK_BYTES
+    est, peak = traced_peak(lambda: fit_quietly(cls(random_state=0, **SMALL), mm))
+    assert peak < CHUNK_BYTES
+    Z, peak = traced_peak(lambda: est.transform(mm))
+    assert peak < CHUNK_BYTES and Z.shape == (N, 2)
+    score, peak = traced_peak(lambda: est.score(mm))
+    assert peak < CHUNK_BYTES and np.isfinite(score)
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS)
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32, np.float64])
+def test_memmap_fit_is_the_in_memory_fit(cls, dtype, tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 256, size=(2000, 30)).astype(dtype)
+    if dtype != np.uint8:
+        X = X * rng.random(30).astype(dtype)  # values no float sum keeps exactly
+    mm = write_memmap(tmp_path / "X.dat", X)
+    params = {**SMALL, "max_iter": 3}
+    in_memory = fit_quietly(cls(random_state=0, **params), X)
+    streamed = fit_quietly(cls(random_state=0, **params), mm)
+    Z, Z_mm = in_memory.transform(X), streamed.transform(mm)
+    assert Z_mm.dtype == Z.dtype
+    if dtype == np.float32:
+        # A float32 memmap on the CPU is viewed by the in-memory path itself.
+        np.testing.assert_array_equal(Z_mm, Z)
+        assert streamed.score(mm) == in_memory.score(X)
+        return
+    # The same batches in the same order; only the column means that set the
+    # network's offsets are summed in another order (float64 chunks rather than
+    # torch's float32 reduction), a float32 rounding apart. Its effect after
+    # training is to stay far below what another seed changes.
+    other_seed = fit_quietly(cls(random_state=1, **params), X).transform(X)
+    assert np.abs(Z_mm - Z).max() < 1e-3 * np.abs(other_seed - Z).max()
+    np.testing.assert_allclose(streamed.score(mm), in_memory.score(X), rtol=1e-5)
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS)
+def test_memmap_with_early_stopping_and_partial_fit(cls, tmp_path):
+    X = np.random.default_rng(0).random((500, 6))
+    mm = write_memmap(tmp_path / "X.dat", X)
+    params = {**SMALL, "max_iter": 2, "early_stopping": True, "random_state": 0}
+    streamed, in_memory = fit_quietly(cls(**params), mm), fit_quietly(cls(**params), X)
+    assert len(streamed.validation_scores_) == 2
+    np.testing.assert_allclose(streamed.validation_scores_, in_memory.validation_scores_, rtol=1e-4)
+    streamed.partial_fit(mm)
+    assert streamed.n_iter_ == 3
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS)
+def test_bad_values_in_a_memmap_are_refused_before_training(cls, tmp_path):
+    X = np.random.default_rng(0).random((300, 4))
+    X[250, 1] = np.nan
+    mm = write_memmap(tmp_path / "X.dat", X)
+    est = cls(random_state=0, **SMALL)
+    with pytest.raises(ValueError, match=r"Input X contains NaN or infinity; .* Impute"):
+        est.fit(mm)
+    assert not hasattr(est, "module_")
+    X[250, 1] = 1e39
+    mm = write_memmap(tmp_path / "Y.dat", X)
+    with pytest.raises(ValueError, match=r"beyond the largest float32.*Scale X first"):
+        est.fit(mm)
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS)
+def test_memmap_of_the_wrong_shape_is_refused(cls, tmp_path):
+    mm = write_memmap(tmp_path / "X.dat", np.zeros(10))
+    with pytest.raises(ValueError, match=r"Expected a 2D array.*got shape \(10,\)"):
+        cls(**SMALL).fit(mm)
+    est = fit_quietly(cls(random_state=0, **SMALL), np.random.default_rng(0).random((50, 4)))
+    mm = write_memmap(tmp_path / "Y.dat", np.zeros((5, 3)))
+    with pytest.raises(ValueError, match=r"X has 3 features, but .* is expecting 4 features"):
+        est.transform(mm)
