@@ -196,8 +196,11 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
 
         Parameters
         ----------
-        X : {array-like, torch.Tensor} of shape (n_samples, n_features)
-            Training data. A tensor is used where it lives, without a copy to the host.
+        X : {array-like, numpy.memmap, torch.Tensor} of shape (n_samples, n_features)
+            Training data. A tensor is used where it lives, without a copy to the
+            host. A memmap (or an array-like that slices, such as an HDF5
+            dataset) is read a batch at a time. Integer X (e.g. uint8 pixels) is
+            accepted; results then come back in float64, as from scikit-learn.
         y : None
             Ignored.
 
@@ -205,6 +208,26 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         -------
         self : object
             Fitted estimator.
+
+        Notes
+        -----
+        The network trains on float32 rows. Memory beyond the model (its
+        weights, Adam's two moments and two copies kept to restore the best
+        epoch, about 6 x 4 bytes per parameter), for d features:
+
+        - a float32 array (or a float32 memmap) on the CPU is viewed, not copied;
+        - a float64 or integer array becomes one float32 copy, 4 d bytes per row,
+          filled a chunk (16 MiB of X) at a time: never a float64 copy;
+        - a memmap of another dtype, or an array-like that slices, is not copied:
+          one pass checks its values and computes its column statistics, then
+          every batch reads its rows (full shuffling, rows gathered in file order);
+        - ``early_stopping=True`` copies the training and validation rows of an
+          in-memory X once more (4 d bytes per row); a memmap keeps row indices;
+        - other inputs (lists, DataFrames) go through ``check_array``'s float64
+          first, 8 d bytes per row.
+
+        On a GPU the float32 rows of in-memory X live on the device, memmaps
+        stay on the host. ``docs/memory.md`` has the details and measured peaks.
         """
         return self._fit(X, incremental=False)
 
@@ -567,13 +590,15 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
 
         Parameters
         ----------
-        X : {array-like, torch.Tensor} of shape (n_samples, n_features)
-            Data to encode.
+        X : {array-like, numpy.memmap, torch.Tensor} of shape (n_samples, n_features)
+            Data to encode, read, converted to float32 and moved to the device a
+            chunk at a time (8192 rows at most, fewer for wide layers).
 
         Returns
         -------
         X_new : ndarray or torch.Tensor of shape (n_samples, n_components)
-            Codes, in X's dtype; a tensor comes back as a tensor on its device.
+            Codes, in X's dtype (float64 for integer X); a tensor comes back as a
+            tensor on its device.
         """
         return self._map(self._encode, X)
 

@@ -93,11 +93,18 @@ def _collapse_remedy(vae):
 
 
 def _row_keys(X, seed):
-    """A 32-bit key per row from the bits of its float32 values and ``seed``, (batch,) int64."""
-    bits = X.to(torch.float32).view(torch.int32).to(torch.int64) & _MASK32  # (batch, d)
+    """A 32-bit key per row from the bits of its float32 values and ``seed``, (batch,) int64.
+
+    Hashed _SCORE_ELEMENTS values at a time: the hash's int64 temporaries are
+    twice the size of the float32 rows, several times over.
+    """
     position = torch.arange(X.shape[1], device=X.device, dtype=torch.int64)
     salt = _mix32((position + seed) & _MASK32)  # (d,): the value's place counts too
-    return _mix32((_mix32(bits ^ salt).sum(1) + seed) & _MASK32)
+    keys = []
+    for xb in X.split(max(1, _SCORE_ELEMENTS // X.shape[1])):
+        bits = xb.to(torch.float32).view(torch.int32).to(torch.int64) & _MASK32  # (b, d)
+        keys.append(_mix32((_mix32(bits ^ salt).sum(1) + seed) & _MASK32))
+    return torch.cat(keys)
 
 
 def _row_normals(keys, start, stop, k):
