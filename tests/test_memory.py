@@ -11,6 +11,7 @@ import warnings
 
 import numpy as np
 import pytest
+import torch
 from sklearn.exceptions import ConvergenceWarning
 
 from skvae import AutoencoderTransformer, VAETransformer
@@ -203,3 +204,17 @@ def test_memmap_of_the_wrong_shape_is_refused(cls, tmp_path):
     mm = write_memmap(tmp_path / "Y.dat", np.zeros((5, 3)))
     with pytest.raises(ValueError, match=r"X has 3 features, but .* is expecting 4 features"):
         est.transform(mm)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("cls", ESTIMATORS)
+def test_transform_of_a_memmap_never_puts_it_whole_on_the_gpu(cls, pixels, tmp_path):
+    if not torch.cuda.is_available():
+        pytest.skip("needs CUDA: torch.cuda.max_memory_allocated")
+    X = np.tile(pixels, (5, 1))  # 40000 rows: 125 MB as float32, about 5 inference chunks
+    mm = write_memmap(tmp_path / "X.dat", X)
+    est = fit_quietly(cls(random_state=0, **{**SMALL, "device": "cuda"}), mm[:1000])
+    torch.cuda.reset_peak_memory_stats()
+    base = torch.cuda.memory_allocated()
+    assert est.transform(mm).shape == (len(X), 2)
+    assert torch.cuda.max_memory_allocated() - base < 4 * X.size
