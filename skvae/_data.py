@@ -208,7 +208,9 @@ class Rows:
         """Column means and variances (float64, Chan et al.'s pairwise merge), min and max."""
         if self._stats is None:
             n_seen, mean, m2, lo, hi = 0, 0.0, 0.0, math.inf, -math.inf
-            for block in self.chunks():
+            # A quarter of a chunk at a time: its float64 temporaries are twice
+            # the float32 rows, and there are three of them.
+            for block in self.split(max(1, self.step // 4)):
                 b = block.to(torch.float64)
                 nb = b.shape[0]
                 mean_b = b.mean(0)
