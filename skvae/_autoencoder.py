@@ -11,6 +11,9 @@ from ._networks import build_network
 from ._training import squared_spread
 from ._validation import MIN_NOISE_VARIANCE
 
+# float64 values per scoring block: bounds the float64 temporaries of a chunk.
+_SCORE_ELEMENTS = 2**20
+
 
 class AutoencoderTransformer(BaseNeuralTransformer):
     """Autoencoder: a nonlinear encoder/decoder pair trained on squared error.
@@ -325,9 +328,12 @@ class AutoencoderTransformer(BaseNeuralTransformer):
     def _score_samples(self, X, module):
         # log N(x; x_hat, σ²I) = -d/2 log(2πσ²) - ||x - x_hat||² / (2σ²)
         var = self.noise_variance_
-        X = X.to(next(module.parameters()).dtype)
-        sq = ((module(X) - X) ** 2).sum(1)  # (batch,)
-        return -0.5 * (X.shape[1] * math.log(2 * math.pi * var) + sq / var)
+        dtype = next(module.parameters()).dtype
+        sq = []
+        for xb in X.split(max(1, _SCORE_ELEMENTS // X.shape[1])):
+            xb = xb.to(dtype)
+            sq.append(((module(xb) - xb) ** 2).sum(1))  # (block,)
+        return -0.5 * (X.shape[1] * math.log(2 * math.pi * var) + torch.cat(sq) / var)
 
     def _generate(self, Z, generator, observation_noise):
         X = self.module_.decoder(Z)
