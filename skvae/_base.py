@@ -486,18 +486,18 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
                 Xt = to_tensor(X, self.device_)
                 check_float32_values(X, Xt, name)
             if reset:
-                self._forget_feature_names(X)
+                self._reset_width_without_names(X)
         elif is_streamed(X) and not (
             X.dtype == np.float32 and isinstance(X, np.ndarray) and self.device_.type == "cpu"
         ):
-            # A float32 memmap on the CPU is viewed by the tensor path below, not streamed.
+            # A float32 memmap on the CPU is viewed by the array path below, not streamed.
             _check_streamed_shape(X, name)
             dtype = output_dtype(X.dtype)
             Xt = Rows(X, self.device_, name)
             if not stream:
                 Xt.scan()
             if reset:
-                self._forget_feature_names(X)
+                self._reset_width_without_names(X)
         else:
             # Integer, float32 and float64 arrays keep their dtype here: the float32
             # rows are made from them chunk by chunk, below. check_array's test for
@@ -516,7 +516,7 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
             )
         return Xt, dtype
 
-    def _forget_feature_names(self, X):
+    def _reset_width_without_names(self, X):
         self.n_features_in_ = X.shape[1]
         if hasattr(self, "feature_names_in_"):
             del self.feature_names_in_
