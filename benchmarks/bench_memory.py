@@ -10,13 +10,13 @@ score) while a thread samples /proc/self/status every 2 ms. Printed per case:
 - file: the same for file-backed resident memory (RssFile: a memmap's pages,
   which the kernel can drop and read again; they count in RSS while mapped);
 - traced: tracemalloc's peak during the call (numpy and Python allocations; not
-  torch's own buffers).
+  torch's own buffers), in a second fresh process.
 
 A second table compares the scores of the float64 scoring copy of the network
 (what score_samples computes with) with those of the float32 network itself, on
 the digits and on MNIST, and the time of each (process CPU time, one thread).
 
-Usage: python benchmarks/bench_memory.py [--rows 60000]
+Usage: python benchmarks/bench_memory.py [--rows 60000] [--only {fit,infer,scores}]
 Needs MNIST at ../shared/data/mnist.npz (or $SKVAE_MNIST); exits with a message
 when it is absent. Linux only (/proc).
 """
@@ -105,8 +105,12 @@ def _memmap(pixels, dtype, folder):
     return np.memmap(path, dtype=dtype, mode="r", shape=pixels.shape)
 
 
-def run_case(kind, case, rows, folder):
-    """One measurement, in this (fresh) process; prints a JSON line."""
+def run_case(kind, case, rows, folder, traced):
+    """One measurement, in this (fresh) process; prints a JSON line.
+
+    tracemalloc's bookkeeping is resident memory too, so the RSS and the traced
+    peak are measured in two processes.
+    """
     import torch
 
     from skvae import AutoencoderTransformer, VAETransformer
@@ -133,25 +137,19 @@ def run_case(kind, case, rows, folder):
         name = f"{cls.__name__[:3]} {method}, memmap float64"
         getattr(est, method)(X[:10])  # first-use imports, as above
     del pixels
-    tracemalloc.start()
-    with PeakSampler() as peak:
-        start = time.perf_counter()
+    result = dict(case=f"{name}: {case}" if kind == "fit" else name, X=int(X.nbytes))
+    if traced:
+        tracemalloc.start()
         call()
-        seconds = time.perf_counter() - start
-    traced = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    print(
-        json.dumps(
-            dict(
-                case=f"{name}: {case}" if kind == "fit" else name,
-                X=int(X.nbytes),
-                anon=peak.anon,
-                file=peak.file,
-                traced=traced,
-                seconds=seconds,
-            )
-        )
-    )
+        result["traced"] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    else:
+        with PeakSampler() as peak:
+            start = time.perf_counter()
+            call()
+            seconds = time.perf_counter() - start
+        result.update(anon=peak.anon, file=peak.file, seconds=seconds)
+    print(json.dumps(result))
 
 
 def score_precision_table(rows):
@@ -192,15 +190,22 @@ def score_precision_table(rows):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=60000)
+    parser.add_argument(
+        "--only", choices=("fit", "infer", "scores"), help="run one of the three tables"
+    )
     parser.add_argument("--case", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--folder", help=argparse.SUPPRESS)
+    parser.add_argument("--traced", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if not MNIST.exists():
         sys.exit(f"MNIST not found at {MNIST}; set SKVAE_MNIST to the mnist.npz path.")
     if args.case:
-        return run_case(*args.case, args.rows, args.folder)
+        return run_case(*args.case, args.rows, args.folder, args.traced)
     cases = [("fit", c) for c in FIT_CASES]
     cases += [("infer", f"{m}-{k}") for m in ("ae", "vae") for k in INFER_CASES]
+    cases = [(kind, case) for kind, case in cases if args.only in (None, kind)]
+    if args.only == "scores":
+        return score_precision_table(args.rows)
     print(f"Peak host memory of one call on {args.rows} x 784 MNIST, above the memory held")
     print("before it (fresh process per case, 1 torch thread; MB = 2**20 bytes)\n")
     print(f"{'case':38} {'X MB':>8} {'anon MB':>8} {'file MB':>8} {'traced MB':>9} {'s':>6}")
@@ -208,16 +213,23 @@ def main():
     with tempfile.TemporaryDirectory() as folder:
         for kind, case in cases:
             cmd = [sys.executable, __file__, "--rows", str(args.rows), "--case", kind, case]
-            out = subprocess.run(
-                [*cmd, "--folder", folder], capture_output=True, text=True, env=env, check=True
-            )
-            r = json.loads(out.stdout.strip().splitlines()[-1])
+            r = {}
+            for extra in ([], ["--traced"]):
+                out = subprocess.run(
+                    [*cmd, "--folder", folder, *extra],
+                    capture_output=True,
+                    text=True,
+                    env=env,
+                    check=True,
+                )
+                r.update(json.loads(out.stdout.strip().splitlines()[-1]))
             print(
                 f"{r['case']:38} {r['X'] / MB:8.1f} {r['anon'] / MB:8.1f} "
                 f"{r['file'] / MB:8.1f} {r['traced'] / MB:9.1f} {r['seconds']:6.1f}",
                 flush=True,
             )
-    score_precision_table(args.rows)
+    if args.only is None:
+        score_precision_table(args.rows)
 
 
 if __name__ == "__main__":
