@@ -21,7 +21,15 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_array
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._data import Rows, inference_rows, is_streamed, keeps_dtype, output_dtype, to_float32
+from ._data import (
+    Rows,
+    check_streamed_shape,
+    inference_rows,
+    is_streamed,
+    keeps_dtype,
+    output_dtype,
+    to_float32,
+)
 from ._device import (
     INFERENCE_ROWS,
     cpu_fast_math,
@@ -110,22 +118,6 @@ class fit_statistic:
         if estimator is None:
             return self
         return estimator._fit_statistics()[self.name]
-
-
-def _check_streamed_shape(X, estimator_name):
-    """check_array's shape checks for an array that is not read whole: 2-D, >= 1 row and column."""
-    if len(X.shape) != 2:
-        raise ValueError(
-            f"Expected a 2D array of shape (n_samples, n_features), got shape {tuple(X.shape)}. "
-            "Reshape your data with X.reshape(-1, 1) if it has a single feature or "
-            "X.reshape(1, -1) if it has a single sample."
-        )
-    for axis, what in enumerate(("sample", "feature")):
-        if X.shape[axis] < 1:
-            raise ValueError(
-                f"Found array with {X.shape[axis]} {what}(s) (shape={tuple(X.shape)}) while a "
-                f"minimum of 1 is required by {estimator_name}."
-            )
 
 
 class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -491,7 +483,7 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
             X.dtype == np.float32 and isinstance(X, np.ndarray) and self.device_.type == "cpu"
         ):
             # A float32 memmap on the CPU is viewed by the array path below, not streamed.
-            _check_streamed_shape(X, name)
+            check_streamed_shape(X, name)
             dtype = output_dtype(X.dtype)
             Xt = Rows(X, self.device_, name)
             if not stream:

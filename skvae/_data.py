@@ -46,6 +46,22 @@ def is_streamed(X):
     )
 
 
+def check_streamed_shape(X, estimator_name):
+    """check_array's shape checks for an array that is not read whole: 2-D, >= 1 row and column."""
+    if len(X.shape) != 2:
+        raise ValueError(
+            f"Expected a 2D array of shape (n_samples, n_features), got shape {tuple(X.shape)}. "
+            "Reshape your data with X.reshape(-1, 1) if it has a single feature or "
+            "X.reshape(1, -1) if it has a single sample."
+        )
+    for axis, what in enumerate(("sample", "feature")):
+        if X.shape[axis] < 1:
+            raise ValueError(
+                f"Found array with {X.shape[axis]} {what}(s) (shape={tuple(X.shape)}) while a "
+                f"minimum of 1 is required by {estimator_name}."
+            )
+
+
 def keeps_dtype(X):
     """Whether X's own numeric dtype can go to float32 without a float64 copy first.
 
