@@ -174,6 +174,10 @@ class Rows:
     def __len__(self):
         return self.shape[0]
 
+    def __deepcopy__(self, memo):
+        # X is only read: a copy shares it, as another memmap of the file would.
+        return Rows(self.X, self.device, self.estimator_name, self.index)
+
     def numel(self):
         return self.shape[0] * self.shape[1]
 

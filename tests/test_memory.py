@@ -5,7 +5,9 @@ training array is allocated by numpy for that reason) but not torch's; the
 benchmark benchmarks/bench_memory.py measures the whole process's RSS.
 """
 
+import copy
 import gc
+import pickle
 import tracemalloc
 import warnings
 
@@ -178,6 +180,18 @@ def test_memmap_with_early_stopping_and_partial_fit(cls, tmp_path):
     np.testing.assert_allclose(streamed.validation_scores_, in_memory.validation_scores_, rtol=1e-4)
     streamed.partial_fit(mm)
     assert streamed.n_iter_ == 3
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS)
+def test_a_model_fitted_on_a_memmap_copies_and_pickles_without_copying_it(cls, pixels, tmp_path):
+    mm = write_memmap(tmp_path / "X.dat", pixels / 255.0)
+    est = fit_quietly(cls(random_state=0, **SMALL), mm)
+    # The statistics read after fit come from the memmap: a copy shares it.
+    copied, peak = traced_peak(lambda: copy.deepcopy(est))
+    assert peak < CHUNK_BYTES
+    assert copied.noise_variance_ == est.noise_variance_
+    restored = pickle.loads(pickle.dumps(est))
+    np.testing.assert_array_equal(restored.transform(mm[:100]), est.transform(mm[:100]))
 
 
 @pytest.mark.parametrize("cls", ESTIMATORS)
