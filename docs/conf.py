@@ -20,6 +20,7 @@ ROOT = DOCS.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(DOCS))
 
+import torch  # noqa: E402
 from results_page import write_results_page, write_topics_toctree  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 
@@ -79,6 +80,11 @@ numpydoc_validation_exclude = {
     r"\.get_metadata_routing$",
     r"\.set_\w+_request$",
 }
+
+# The figures' models are small networks on 8x8 digits: one torch thread is as
+# fast as several on a free machine, and on a busy one far faster (threads that
+# wait for a core stall every step). This is the build process's own setting.
+torch.set_num_threads(1)
 
 # -- sphinx-gallery -----------------------------------------------------------
 # Examples that take longer than a few seconds on two CPU cores; skipped (shown,
