@@ -17,6 +17,7 @@ A results file is a JSON object; these keys are rendered when present:
 """
 
 import json
+import re
 from pathlib import Path
 
 
@@ -83,22 +84,44 @@ def write_results_page(results_dir, out):
     return text
 
 
-# Top-level pages that some toctree already lists.
-_LISTED = {"index", "api", "estimators", "results", "pca", "autoencoder", "vae"}
+_MYST_TOCTREE = re.compile(r"```\{toctree\}\n(.*?)```", re.S)
+_RST_TOCTREE = re.compile(r"^\.\. toctree::\n((?:[ \t]+.*\n|\n)*)", re.M)
+
+
+def _listed_pages(docs_dir):
+    """Names of the documents some toctree of ``docs_dir`` lists, relative to it."""
+    listed = set()
+    for source in list(docs_dir.rglob("*.md")) + list(docs_dir.rglob("*.rst")):
+        relative = source.relative_to(docs_dir)
+        if relative.parts[0].startswith("_") or relative.parts[0] == "auto_examples":
+            continue
+        text = source.read_text()
+        blocks = _MYST_TOCTREE.findall(text) + _RST_TOCTREE.findall(text)
+        for line in "\n".join(blocks).splitlines():
+            entry = line.strip()
+            if not entry or entry.startswith(":"):
+                continue
+            entry = entry.split("<")[-1].rstrip(">").strip()  # "Title <page>"
+            if entry.startswith("/"):
+                listed.add(entry.lstrip("/"))
+            else:
+                listed.add((relative.parent / entry).as_posix())
+    return listed
 
 
 def write_topics_toctree(docs_dir, out):
-    """Write a toctree of the top-level pages of ``docs_dir`` no other toctree lists.
+    """Write a toctree of the top-level pages of ``docs_dir`` that no toctree lists.
 
-    Topic pages (``docs/memory.md``, ``docs/scaling.md``, ...) then join the site
-    as soon as they are added, without editing an index; the user guide includes
-    this toctree. Without such pages the file is empty.
+    Topic pages (``docs/scaling.md``, ...) then join the site as soon as they
+    are added, even before an index lists them; the user guide includes this
+    toctree. Without such pages the file is empty.
     """
     docs_dir, out = Path(docs_dir), Path(out)
+    listed = _listed_pages(docs_dir) | {"index"}
     pages = sorted(
         p.stem
         for p in list(docs_dir.glob("*.md")) + list(docs_dir.glob("*.rst"))
-        if p.stem not in _LISTED and not p.stem.startswith(("sg_", "_"))
+        if p.stem not in listed and not p.stem.startswith(("sg_", "_"))
     )
     text = ""
     if pages:
