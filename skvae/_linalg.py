@@ -179,18 +179,19 @@ def _centred(X, copy=True):
     return mean, (X - mean) if copy else X.sub_(mean)
 
 
-def _sum_of_squares(X):
-    """Sum of squared entries, accumulated in float64 block by block.
+def _column_sum_of_squares(X):
+    """Sum of squared entries of each column, (n_features,) float64 numpy.
 
-    A float32 reduction over tens of millions of entries drifts by ~1e-3; the
-    blocks keep the float64 temporaries small. For an array numpy's einsum
-    accumulates in float64 without temporaries, in row blocks on every core.
+    Accumulated in float64 block by block: a float32 reduction over tens of
+    millions of entries drifts by ~1e-3; the blocks keep the float64
+    temporaries small. For an array numpy's einsum accumulates in float64
+    without temporaries, in row blocks on every core.
     """
     if isinstance(X, np.ndarray):
-        square_sum = lambda B: np.einsum("ij,ij->", B, B, dtype=np.float64)  # noqa: E731
-        return float(sum(map_row_blocks(square_sum, X)))
+        square_sum = lambda B: np.einsum("ij,ij->j", B, B, dtype=np.float64)  # noqa: E731
+        return sum(map_row_blocks(square_sum, X))
     blocks = X.split(max(1, 2**22 // max(1, X.shape[1])))
-    return sum(float(torch.linalg.vector_norm(b.to(torch.float64)) ** 2) for b in blocks)
+    return sum((b.to(torch.float64) ** 2).sum(dim=0) for b in blocks).cpu().numpy()
 
 
 def _numpy_gram(X):
@@ -208,7 +209,8 @@ def _covariance_eigh(X, device, dtype):
 
     C = (X^T X - n mean mean^T) / (n - 1): centring the small (n_features,
     n_features) Gram matrix instead of copying X. Returns the mean, the
-    explained variances and singular values (descending) and Vt.
+    explained variances and singular values (descending), Vt and the
+    per-feature variances (ddof=0, a float64 numpy array).
     """
     n_samples = X.shape[0]
     if sp.issparse(X):
@@ -222,11 +224,12 @@ def _covariance_eigh(X, device, dtype):
         mean = _column_mean(X)
         C = X.T @ X
     C.addr_(mean, mean, alpha=-n_samples).div_(n_samples - 1)
+    variances = C.diagonal().to(torch.float64).cpu().numpy() * ((n_samples - 1) / n_samples)
     eigenvalues, eigenvectors = torch.linalg.eigh(C)  # ascending
     # C is positive semi-definite; round-off can leave tiny negative eigenvalues.
     explained_variance = eigenvalues.flip(0).clamp_(min=0)
     S = torch.sqrt(explained_variance * (n_samples - 1))
-    return mean, explained_variance, S, eigenvectors.flip(1).T
+    return mean, explained_variance, S, eigenvectors.flip(1).T, variances
 
 
 def _dense_operator(Xc):
@@ -353,6 +356,37 @@ def _infer_dimension(spectrum, n_samples):
     for rank in range(1, spectrum.shape[0]):
         ll[rank] = _assess_dimension(spectrum, rank, n_samples)
     return int(np.argmax(ll))
+
+
+def _check_n_components(n_components, n_samples, n_features, solver):
+    """Raise as scikit-learn does when ``n_components`` does not fit the data and solver."""
+    if solver in ("full", "covariance_eigh"):
+        if n_components == "mle":
+            if n_samples < n_features:
+                raise ValueError("n_components='mle' is only supported if n_samples >= n_features")
+        elif not 0 <= n_components <= min(n_samples, n_features):
+            raise ValueError(
+                f"n_components={n_components} must be between 0 and "
+                f"min(n_samples, n_features)={min(n_samples, n_features)} with "
+                f"svd_solver={solver!r}"
+            )
+        return
+    if isinstance(n_components, str):
+        raise ValueError(
+            f"n_components={n_components!r} cannot be a string with svd_solver={solver!r}"
+        )
+    if not 1 <= n_components <= min(n_samples, n_features):
+        raise ValueError(
+            f"n_components={n_components!r} must be between 1 and "
+            f"min(n_samples, n_features)={min(n_samples, n_features)!r} with "
+            f"svd_solver={solver!r}"
+        )
+    if solver == "arpack" and n_components == min(n_samples, n_features):
+        raise ValueError(
+            f"n_components={n_components!r} must be strictly less than "
+            f"min(n_samples, n_features)={min(n_samples, n_features)!r} with "
+            f"svd_solver={solver!r}"
+        )
 
 
 def _select_n_components(n_components, spectrum, ratio, n_samples):

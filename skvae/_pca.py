@@ -11,16 +11,20 @@ from sklearn.utils.sparsefuncs import mean_variance_axis
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from ._device import (
+    INFERENCE_ROWS,
     is_tensor,
     output_like,
     resolve_input_device,
     restore_device,
     to_tensor,
 )
+from ._incremental import IncrementalPCAMixin, is_streamed
 from ._linalg import (
     _arpack_svd,
     _centred,
     _centred_sparse_operator,
+    _check_n_components,
+    _column_sum_of_squares,
     _covariance_eigh,
     _full_svd,
     _numpy_random_state,
@@ -28,7 +32,6 @@ from ._linalg import (
     _project_tensor,
     _randomized_svd,
     _select_n_components,
-    _sum_of_squares,
     _svd_flip,
     _torch_generator,
     _work_dtype,
@@ -50,13 +53,24 @@ from ._validation import (
 _SPARSE_SOLVERS = ("auto", "arpack", "covariance_eigh")
 
 
-class PCA(ProbabilisticPCAMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class PCA(
+    IncrementalPCAMixin,
+    ProbabilisticPCAMixin,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    BaseEstimator,
+):
     """Principal component analysis (PCA) computed with PyTorch.
 
     A drop-in replacement for :class:`sklearn.decomposition.PCA`: the same
     parameters, solvers, fitted attributes and results, with the linear algebra
     run where the data live. Data are centred per feature, not scaled, then
     projected on the leading right singular vectors.
+
+    :meth:`partial_fit` updates the model batch by batch as scikit-learn's
+    IncrementalPCA does, and :meth:`fit`, :meth:`transform` and :meth:`score`
+    read a ``numpy.memmap`` (or another array-like that slices) block by block,
+    never whole (see docs/scaling.md).
 
     It adds :meth:`sample`, which draws from the fitted probabilistic PCA model,
     and accepts torch tensors: a tensor passed to :meth:`transform`,
@@ -147,6 +161,14 @@ class PCA(ProbabilisticPCAMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
 
     n_samples_ : int
         Number of samples in the training data.
+
+    n_samples_seen_ : int
+        Number of samples the model has seen: ``n_samples_`` after :meth:`fit`,
+        the running total over :meth:`partial_fit` calls.
+
+    var_ : ndarray of shape (n_features,)
+        Per-feature variance of the samples seen (divided by ``n_samples_seen_``,
+        as scikit-learn's IncrementalPCA), from which :meth:`partial_fit` continues.
 
     noise_variance_ : float
         Noise variance of the probabilistic PCA model (Tipping and Bishop,
@@ -248,6 +270,8 @@ class PCA(ProbabilisticPCAMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
         self : object
             The fitted estimator.
         """
+        if is_streamed(X) and X.shape[0] > 0:
+            return self._fit_streamed(X)
         self._fit(X)
         return self
 
@@ -267,6 +291,8 @@ class PCA(ProbabilisticPCAMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
         X_new : ndarray or torch.Tensor of shape (n_samples, n_components)
             Projected data; a tensor on ``X``'s device when ``X`` is a tensor.
         """
+        if is_streamed(X) and X.shape[0] > 0:
+            return self._fit_streamed(X).transform(X)
         U, signs, S, Xv, x_is_centred = self._fit(X)
         np_dtype = self.components_.dtype
         k = self.n_components_
@@ -358,29 +384,26 @@ class PCA(ProbabilisticPCAMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
     def _fit_full(self, X, n_components, np_dtype, dtype):
         """Exact decomposition by SVD of the centred data or eigh of its covariance."""
         n_samples, n_features = X.shape
-        solver = self._fit_svd_solver
-        if n_components == "mle":
-            if n_samples < n_features:
-                raise ValueError("n_components='mle' is only supported if n_samples >= n_features")
-        elif not 0 <= n_components <= min(n_samples, n_features):
-            raise ValueError(
-                f"n_components={n_components} must be between 0 and "
-                f"min(n_samples, n_features)={min(n_samples, n_features)} with "
-                f"svd_solver={solver!r}"
-            )
-
+        _check_n_components(n_components, n_samples, n_features, self._fit_svd_solver)
         U, x_is_centred = None, False
-        if solver == "full":
+        if self._fit_svd_solver == "full":
             # With copy=False the centring overwrites X, as in scikit-learn.
             mean, Xv = _centred(X, copy=self.copy)
             x_is_centred = True
             U, S, Vt = _full_svd(Xv)
             explained_variance = S**2 / (n_samples - 1)
+            variances = _column_sum_of_squares(Xv) / n_samples
         else:
             Xv = X
-            mean, explained_variance, S, Vt = _covariance_eigh(Xv, self.device_, dtype)
+            mean, explained_variance, S, Vt, variances = _covariance_eigh(Xv, self.device_, dtype)
         signs, Vt = _svd_flip(Vt if is_tensor(X) else Vt.numpy())
+        self._finish_exact(n_samples, n_components, mean, explained_variance, S, Vt, np_dtype)
+        self._set_moments(n_samples, variances, np_dtype)
+        return U, signs, S, Xv, x_is_centred
 
+    def _finish_exact(self, n_samples, n_components, mean, explained_variance, S, Vt, np_dtype):
+        """Select the components from the whole spectrum and store the fitted attributes."""
+        n_features = Vt.shape[1]
         spectrum = explained_variance.cpu().numpy().astype(np_dtype, copy=False)
         ratio = spectrum / spectrum.sum()
         n_components = _select_n_components(n_components, spectrum, ratio, n_samples)
@@ -400,41 +423,27 @@ class PCA(ProbabilisticPCAMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
             S[:n_components],
             np_dtype,
         )
-        return U, signs, S, Xv, x_is_centred
 
     def _fit_truncated(self, X, n_components, np_dtype, dtype):
         """Truncated decomposition by ARPACK or by the randomized range finder."""
         n_samples, n_features = X.shape
         solver = self._fit_svd_solver
-        if isinstance(n_components, str):
-            raise ValueError(
-                f"n_components={n_components!r} cannot be a string with svd_solver={solver!r}"
-            )
-        if not 1 <= n_components <= min(n_samples, n_features):
-            raise ValueError(
-                f"n_components={n_components!r} must be between 1 and "
-                f"min(n_samples, n_features)={min(n_samples, n_features)!r} with "
-                f"svd_solver={solver!r}"
-            )
-        if solver == "arpack" and n_components == min(n_samples, n_features):
-            raise ValueError(
-                f"n_components={n_components!r} must be strictly less than "
-                f"min(n_samples, n_features)={min(n_samples, n_features)!r} with "
-                f"svd_solver={solver!r}"
-            )
-
+        _check_n_components(n_components, n_samples, n_features, self._fit_svd_solver)
         x_is_centred = False
         if sp.issparse(X):
             mean_np, var = mean_variance_axis(X, axis=0)
             mean_np = mean_np.astype(np_dtype, copy=False)
             # ddof=1; numpy division: one sample gives NaN with a warning, as in scikit-learn.
+            variances = var
             total_var = np.float64(var.sum()) * n_samples / np.float64(n_samples - 1)
             mean = torch.from_numpy(mean_np).to(self.device_, dtype)
             Xv, operator = X, _centred_sparse_operator(X, mean_np)
         else:
             mean, Xv = _centred(X, copy=self.copy)
             x_is_centred = True
-            total_var = np.float64(_sum_of_squares(Xv)) / np.float64(n_samples - 1)
+            square_sums = _column_sum_of_squares(Xv)
+            variances = square_sums / n_samples
+            total_var = np.float64(square_sums.sum()) / np.float64(n_samples - 1)
             operator = None
 
         if solver == "arpack":
@@ -452,7 +461,13 @@ class PCA(ProbabilisticPCAMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
                 generator,
             )
         signs, Vt = _svd_flip(Vt if is_tensor(X) else Vt.cpu().numpy())
+        self._finish_truncated(n_samples, n_components, mean, S, Vt, total_var, np_dtype)
+        self._set_moments(n_samples, variances, np_dtype)
+        return U, signs, S, Xv, x_is_centred
 
+    def _finish_truncated(self, n_samples, n_components, mean, S, Vt, total_var, np_dtype):
+        """Store the attributes of a truncated decomposition; ``total_var``: the data's."""
+        n_features = Vt.shape[1]
         explained_variance = (S**2 / (n_samples - 1)).cpu().numpy().astype(np_dtype, copy=False)
         ratio = explained_variance / np_dtype.type(total_var)
         if n_components < min(n_features, n_samples):
@@ -463,7 +478,11 @@ class PCA(ProbabilisticPCAMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
         else:
             self.noise_variance_ = 0.0
         self._set_fitted(n_samples, n_components, mean, Vt, explained_variance, ratio, S, np_dtype)
-        return U, signs, S, Xv, x_is_centred
+
+    def _set_moments(self, n_samples, variances, np_dtype):
+        """The running statistics that :meth:`partial_fit` continues from."""
+        self.n_samples_seen_ = n_samples
+        self.var_ = np.asarray(variances, dtype=np_dtype)
 
     def _set_fitted(self, n_samples, n_components, mean, Vt, variance, ratio, S, np_dtype):
         """Store the fitted attributes as numpy arrays of the input dtype."""
@@ -514,6 +533,8 @@ class PCA(ProbabilisticPCAMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
             computed in ``X``'s float dtype.
         """
         check_is_fitted(self)
+        if is_streamed(X) and X.shape[0] > 0:
+            return self._map_streamed(self.transform, X)
         Xv, np_dtype = self._validate(X, reset=False, finite=False)
         device = self._device_for(Xv)
         if sp.issparse(Xv) or (device.type == "cpu" and not is_tensor(Xv)):
@@ -522,11 +543,22 @@ class PCA(ProbabilisticPCAMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
             Y, total = self._transform_array(Xv, with_total=True)
             check_finite(Xv, type(self).__name__, total)
             return Y
-        if not is_tensor(Xv):
-            check_finite(Xv, type(self).__name__)
+        dtype = _work_dtype(device, np_dtype)
         with torch.no_grad():
-            Y = self._transform_tensor(to_tensor(Xv, device, _work_dtype(device, np_dtype)))
-        return output_like(Y, X, np_dtype)
+            if is_tensor(Xv):
+                Y = self._transform_tensor(to_tensor(Xv, device, dtype))
+                return output_like(Y, X, np_dtype)
+            # An array bound for an accelerator goes there in chunks, never whole.
+            check_finite(Xv, type(self).__name__)
+            chunks = range(0, Xv.shape[0], INFERENCE_ROWS)
+            parts = [
+                self._transform_tensor(to_tensor(Xv[i : i + INFERENCE_ROWS], device, dtype))
+                .cpu()
+                .numpy()
+                .astype(np_dtype, copy=False)
+                for i in chunks
+            ]
+        return np.concatenate(parts) if parts else np.empty((0, self.n_components_), np_dtype)
 
     def inverse_transform(self, X):
         """Map projected data back to feature space, undoing whitening.

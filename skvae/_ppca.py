@@ -11,6 +11,7 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 
 from ._device import output_like, to_tensor
+from ._incremental import is_streamed
 from ._linalg import _torch_generator, _work_dtype, numpy_linalg_errors
 from ._validation import check_n_samples
 
@@ -155,6 +156,8 @@ class ProbabilisticPCAMixin:
             fitted on a single sample), as in scikit-learn.
         """
         check_is_fitted(self)
+        if is_streamed(X) and X.shape[0] > 0:
+            return self._map_streamed(self.score_samples, X)
         Xv, np_dtype = self._validate(X, reset=False, accept_sparse=False)
         device = self._device_for(Xv)
         with torch.no_grad(), numpy_linalg_errors():
