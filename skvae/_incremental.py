@@ -43,6 +43,19 @@ def is_streamed(X):
     )
 
 
+def _float64_rows(X, workspace):
+    """``X`` converted to float64 in ``workspace[0]``, a buffer reused from block to block.
+
+    One buffer for the whole stream: a fresh block-sized temporary per block
+    fragments the C heap, whose resident size then creeps up block after block.
+    """
+    n, p = X.shape
+    buffer = workspace[0]
+    if buffer is None or buffer.shape[0] < n or buffer.shape[1] != p or buffer.device != X.device:
+        buffer = workspace[0] = torch.empty(n, p, dtype=torch.float64, device=X.device)
+    return buffer[:n].copy_(X)
+
+
 def block_rows(n_features, at_least=1):
     """Rows per streamed block for ``n_features`` columns."""
     return max(at_least, BLOCK_ENTRIES // max(1, n_features))
@@ -68,13 +81,15 @@ class RunningMoments:
         self.n_seen = n_seen
         self.mean = mean  # (n_features,) float64 tensor, or None before the first batch
         self.var = var
+        self.workspace = [None]
 
     def update(self, X):
         """Add the rows of the tensor ``X``; return the batch mean (float64)."""
         n = X.shape[0]
-        X64 = X.to(torch.float64)
-        batch_mean = X64.mean(dim=0)
-        batch_ss = ((X64 - batch_mean) ** 2).sum(dim=0)  # (n_features,)
+        batch_var, batch_mean = torch.var_mean(
+            _float64_rows(X, self.workspace), dim=0, correction=0
+        )
+        batch_ss = batch_var * n  # (n_features,)
         if self.n_seen == 0:
             self.mean, self.var = batch_mean, batch_ss / n
         else:
@@ -135,14 +150,15 @@ class StreamedCovariance:
 
     def __init__(self):
         self.n_seen, self.shift, self.gram, self.total = 0, None, None, None
+        self.workspace = [None]
 
     def update(self, X):
-        X64 = X.to(torch.float64)
+        Xs = _float64_rows(X, self.workspace)
         if self.shift is None:
-            self.shift = X64.mean(dim=0)
+            self.shift = Xs.mean(dim=0)
             self.gram = torch.zeros(X.shape[1], X.shape[1], dtype=torch.float64, device=X.device)
             self.total = torch.zeros(X.shape[1], dtype=torch.float64, device=X.device)
-        Xs = X64 - self.shift
+        Xs -= self.shift
         self.gram.addmm_(Xs.T, Xs)
         self.total += Xs.sum(dim=0)
         self.n_seen += X.shape[0]
