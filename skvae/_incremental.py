@@ -343,6 +343,10 @@ class IncrementalPCAMixin:
 
     def _map_streamed(self, method, X):
         """``method`` applied to blocks of rows of a sliceable ``X``, the results stacked."""
-        rows = block_rows(X.shape[1])
-        parts = [method(np.asarray(X[start:stop])) for start, stop in row_blocks(X.shape[0], rows)]
-        return np.concatenate(parts)
+        out = None
+        for start, stop in row_blocks(X.shape[0], block_rows(X.shape[1])):
+            part = method(np.asarray(X[start:stop]))
+            if out is None:  # the output, allocated once: (n_samples, ...)
+                out = np.empty((X.shape[0], *part.shape[1:]), dtype=part.dtype)
+            out[start:stop] = part
+        return out

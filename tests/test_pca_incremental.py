@@ -265,3 +265,26 @@ def test_memmap_partial_fit_then_continue(small_blocks, memmap):
     pca = PCA(4).fit(memmap(X[:200].copy()))
     pca.partial_fit(memmap(X[200:].copy()))
     assert pca.n_samples_seen_ == X.shape[0]
+
+
+@pytest.mark.gpu
+def test_streaming_and_partial_fit_on_an_accelerator_agree_with_the_cpu(small_blocks, memmap):
+    from skvae._device import accelerators
+
+    device = accelerators()[0]
+    X = data(dtype=np.float32)
+    mm = memmap(X)
+    on_cpu, on_device = PCA(5).fit(mm), PCA(5, device=device).fit(mm)
+    assert on_device.device_.type == device
+    assert_agree(on_device.components_, on_cpu.components_, np.float32)
+    # numpy input bound for the accelerator goes there in chunks.
+    assert_agree(on_device.transform(X), on_cpu.transform(X), np.float32)
+    assert_agree(on_device.transform(mm), on_cpu.transform(X), np.float32)
+    ours, ref = PCA(5), IncrementalPCA(5)
+    for batch in batches(X, 100):
+        ours.partial_fit(torch.from_numpy(batch).to(device))
+        ref.partial_fit(batch)
+    assert ours.device_.type == device
+    assert_agree(ours.components_, ref.components_, np.float32)
+    Y = ours.transform(torch.from_numpy(X).to(device))
+    assert Y.device.type == device
