@@ -169,10 +169,12 @@ class AutoencoderTransformer(BaseNeuralTransformer):
         Mean of the training codes.
     latent_covariance_ : ndarray of shape (n_components, n_components)
         Covariance of the training codes, from which :meth:`sample` draws.
-        These three take a pass of the network over the training data, done when
-        one of them is first read (or the estimator pickled) rather than at the
-        end of every fit; until then the estimator keeps a reference to the rows
-        it trained on, so X modified in place meanwhile changes them.
+        These three take a pass of the network over the training data. When fit
+        trained on X's own memory (a float32 array or CPU tensor, or a memmap) the
+        pass is made when one of them is first read (or the estimator pickled)
+        rather than at the end of every fit, and until then the estimator keeps a
+        reference to X, so X modified in place meanwhile changes them; from a copy
+        (float64 or integer X, another device) they are computed in fit.
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (n_features,)

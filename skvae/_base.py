@@ -99,16 +99,31 @@ def _is_kwargs(value):
     return isinstance(value, dict) and all(isinstance(k, str) for k in value)
 
 
+def _borrows(Xt, X):
+    """Whether the training rows ``Xt`` are ``X``'s own memory rather than a copy."""
+    if isinstance(Xt, Rows):
+        return True  # reads X a chunk at a time
+    if is_tensor(X):
+        return Xt.data_ptr() == X.data_ptr()
+    if isinstance(X, np.ndarray) and Xt.device.type == "cpu" and X.size:
+        return Xt.data_ptr() == X.__array_interface__["data"][0]
+    return False
+
+
 class fit_statistic:
     """A fitted attribute computed on first access, from the rows ``fit`` trained on.
 
     A pass of the fitted network over the training data (the autoencoder's code
     statistics and noise variance, a VAE's learned noise variance) costs a sizeable
     part of an epoch, which every fit would pay whether the attribute is read or
-    not. The estimator keeps a reference to its training rows instead (as
-    scikit-learn's neighbours estimators keep their X, without a copy) until one of
-    these attributes is read or the estimator is pickled; X modified in place
-    before then changes them. Absent before fit, like any fitted attribute.
+    not. When the training rows are the caller's own memory (a float32 array or
+    CPU tensor viewed without a copy, or a memmap read in chunks), the estimator
+    keeps a reference to them instead (as scikit-learn's neighbours estimators keep
+    their X, without a copy) until one of these attributes is read or the
+    estimator is pickled; X modified in place before then changes them. Rows that
+    fit had to copy (a float64 or integer X, another device, the training part of
+    an early-stopping split) are not kept: the statistics are computed at the end
+    of fit and the copy released. Absent before fit, like any fitted attribute.
     """
 
     def __set_name__(self, owner, name):
@@ -336,13 +351,24 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         finite = [v for v in self.loss_curve_ if math.isfinite(v)]
         self.best_loss_ = None if early_stopping else min(finite, default=math.inf)
         self._warn_about_training(history, incremental)
-        with torch.inference_mode(), cpu_fast_math(self.device_):
-            self._after_fit(Xt, incremental)
+        self._borrowed_rows = _borrows(Xt, X)
+        try:
+            with torch.inference_mode(), cpu_fast_math(self.device_):
+                self._after_fit(Xt, incremental)
+        finally:
+            del self._borrowed_rows
         return self
 
     def _defer_statistics(self, Xt, **known):
-        """Keep ``Xt`` for the :class:`fit_statistic` attributes, with those already ``known``."""
+        """Keep ``Xt`` for the :class:`fit_statistic` attributes, with those already ``known``.
+
+        Only rows that are the caller's memory are kept; a copy made for training
+        would hold its memory (host or device) until the first read, so from a
+        copy the statistics are computed now.
+        """
         self._statistics_rows, self._statistics = Xt, known
+        if Xt is not None and not self._borrowed_rows:
+            self._fit_statistics()
 
     def _fit_statistics(self):
         """The :class:`fit_statistic` attributes by name, computed on the first call after fit."""

@@ -308,9 +308,11 @@ class VAETransformer(BaseNeuralTransformer):
     noise_variance_ : float or None
         The c of the Gaussian likelihood, as given or as learned, which inference
         uses; None for the other likelihoods. A learned c takes a pass of the
-        network over the training data, done when it is first read (or the
-        estimator pickled) rather than at the end of every fit; until then the
-        estimator keeps a reference to the rows it trained on.
+        network over the training data: when fit trained on X's own memory (a
+        float32 array or CPU tensor, or a memmap) it is made when first read (or
+        the estimator pickled) rather than at the end of every fit, and until then
+        the estimator keeps a reference to X; from a copy (float64 or integer X,
+        another device) it is computed in fit.
     kl_per_dimension_ : ndarray of shape (n_components,)
         KL(q(z_j|x) || N(0, 1)) per latent dimension, averaged over the training
         data: the nats each dimension spends encoding x.

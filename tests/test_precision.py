@@ -153,15 +153,45 @@ def count_statistics_passes(est, monkeypatch):
 
 
 def test_fit_leaves_the_statistics_pass_to_first_use(digits, monkeypatch):
+    X = digits.astype(np.float32)  # viewed by fit, not copied: nothing to release
     ae = AutoencoderTransformer(4, **FAST)
     calls = count_statistics_passes(ae, monkeypatch)
-    fit_quietly(ae, digits)
+    fit_quietly(ae, X)
     assert calls == []
-    ae.transform(digits)
+    ae.transform(X)
     assert calls == []
     assert ae.noise_variance_ > 0 and ae.latent_mean_.shape == (4,)
-    ae.latent_covariance_, ae.score(digits)
-    assert calls == [digits.shape]  # once, for all three attributes
+    ae.latent_covariance_, ae.score(X)
+    assert calls == [X.shape]  # once, for all three attributes
+
+
+@pytest.mark.parametrize(
+    "make_input",
+    [
+        lambda X: X,  # float64: fit trains on a float32 copy
+        lambda X: (X * 16).astype(np.uint8),
+        lambda X: X.astype(np.float32).tolist(),
+    ],
+    ids=["float64", "uint8", "list"],
+)
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_fit_keeps_no_copy_of_its_training_rows(digits, monkeypatch, make_input, early_stopping):
+    X = make_input(digits)
+    ae = AutoencoderTransformer(4, early_stopping=early_stopping, **FAST)
+    calls = count_statistics_passes(ae, monkeypatch)
+    fit_quietly(ae, X)
+    assert len(calls) == 1  # computed in fit, from the copy, which is then released
+    assert ae.__dict__.get("_statistics_rows") is None
+    ae.noise_variance_, ae.latent_covariance_
+    assert len(calls) == 1
+
+
+def test_early_stopping_split_of_float32_rows_is_not_kept(digits, monkeypatch):
+    X = digits.astype(np.float32)
+    ae = AutoencoderTransformer(4, early_stopping=True, **FAST)
+    calls = count_statistics_passes(ae, monkeypatch)
+    fit_quietly(ae, X)
+    assert calls and ae.__dict__.get("_statistics_rows") is None
 
 
 def test_statistics_are_absent_before_fit():
