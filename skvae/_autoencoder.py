@@ -6,13 +6,11 @@ import numpy as np
 import torch
 
 from ._base import BaseNeuralTransformer, fit_statistic
+from ._device import SCORE_ELEMENTS
 from ._modules import Autoencoder, materialize
 from ._networks import build_network
 from ._training import squared_spread
 from ._validation import MIN_NOISE_VARIANCE
-
-# float64 values per scoring block: bounds the float64 temporaries of a chunk.
-_SCORE_ELEMENTS = 2**20
 
 
 class AutoencoderTransformer(BaseNeuralTransformer):
@@ -332,7 +330,7 @@ class AutoencoderTransformer(BaseNeuralTransformer):
         var = self.noise_variance_
         dtype = next(module.parameters()).dtype
         sq = []
-        for xb in X.split(max(1, _SCORE_ELEMENTS // X.shape[1])):
+        for xb in X.split(max(1, SCORE_ELEMENTS // X.shape[1])):
             xb = xb.to(dtype)
             sq.append(((module(xb) - xb) ** 2).sum(1))  # (block,)
         return -0.5 * (X.shape[1] * math.log(2 * math.pi * var) + torch.cat(sq) / var)

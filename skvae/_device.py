@@ -217,6 +217,9 @@ def map_row_blocks(fn, X, min_block_size=2**20):
 # Rows per chunk when a fitted model maps data through torch, bounding the
 # memory of the intermediate activations.
 INFERENCE_ROWS = 8192
+# Values per scoring block (float64 temporaries, the widest activation per decoder
+# pass): bounds the memory of the scores whatever n_samples and the draws.
+SCORE_ELEMENTS = 2**20
 
 
 def resolve_input_device(device, X, estimator_name="estimator"):

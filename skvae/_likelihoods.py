@@ -13,7 +13,7 @@ LIKELIHOODS = ("gaussian", "bernoulli", "continuous_bernoulli")
 # Likelihoods defined on [0, 1] only.
 UNIT_INTERVAL = ("bernoulli", "continuous_bernoulli")
 
-_LOG_2PI = math.log(2 * math.pi)
+LOG_2PI = math.log(2 * math.pi)
 _LOG_2 = math.log(2.0)
 # Below these |η| the continuous Bernoulli's closed forms are 0/0 or lose digits to
 # cancellation, and their Taylor series are used instead; the first terms left out
@@ -98,7 +98,7 @@ def log_likelihood(likelihood, x, out, log_c=None):
         # log N(x; f(z), cI) = -||x - f(z)||² / (2c) - d/2 log(2πc)
         inv_c = torch.exp(-log_c) if torch.is_tensor(log_c) else math.exp(-log_c)
         sq = (x - out).square().sum(1)  # (batch,)
-        return -0.5 * (sq * inv_c + x.shape[1] * (_LOG_2PI + log_c))
+        return -0.5 * (sq * inv_c + x.shape[1] * (LOG_2PI + log_c))
     # log Bern(x; sigmoid(η)) = -BCE(η, x), summed over features; for x strictly
     # between 0 and 1 a soft target, not a density.
     log_p = -F.binary_cross_entropy_with_logits(out, x, reduction="none")  # (batch, d)

@@ -9,6 +9,7 @@ import torch
 
 from ._base import _SCORE, BaseNeuralTransformer, caller_stacklevel, fit_statistic
 from ._device import INFERENCE_ROWS
+from ._elbo import LOG_2PI, gaussian_kl, log_weight_bound, optimal_log_c, row_keys, row_normals
 from ._likelihoods import (
     LIKELIHOODS,
     UNIT_INTERVAL,
@@ -28,35 +29,10 @@ _ACTIVE_UNIT_THRESHOLD = 0.01
 # Bounds of the mean in the Bernoulli decoder's initial logit: a constant feature
 # would otherwise start at an infinite logit.
 _LOGIT_CLIP = 1e-3
-# Elements of the widest activation per decoder pass when scoring: bounds the
-# memory of score_samples and score_samples_iwae whatever n_samples and the draws.
-_SCORE_ELEMENTS = 2**20
-
-_LOG_2PI = math.log(2 * math.pi)
-_MASK32 = 0xFFFFFFFF
 
 
 def _positive_finite(value):
     return Interval(Real, 0, None, closed="neither")(value) and math.isfinite(value)
-
-
-def gaussian_kl(mean, log_var):
-    """KL(N(mean, diag exp(log_var)) || N(0, I)) per latent dimension, (batch, n_components).
-
-    Closed form, Kingma & Welling (2014), Appendix B:
-    -KL = 1/2 sum_j (1 + log σ_j² - μ_j² - σ_j²).
-    """
-    return 0.5 * (mean.square() + log_var.exp() - 1.0 - log_var)
-
-
-def _optimal_log_c(x, out):
-    """log of the c that maximises the Gaussian likelihood of x given f(z) = ``out``.
-
-    c* = ||x - f(z)||² / d averaged over the rows (Rybkin et al. 2021): in closed
-    form rather than a parameter that Adam would move by at most its step size
-    per step. A scalar tensor, floored at MIN_NOISE_VARIANCE.
-    """
-    return (x - out).square().mean().clamp(min=MIN_NOISE_VARIANCE).log()
 
 
 def _check_unit_interval(Xt, likelihood):
@@ -73,53 +49,10 @@ def _check_unit_interval(Xt, likelihood):
         )
 
 
-def _mix32(x):
-    """The 'lowbias32' integer hash (C. Wellons) of int64 tensors holding 32-bit values.
-
-    Products may wrap around int64; the mask keeps their low 32 bits, which wrapping
-    does not change.
-    """
-    x = x ^ (x >> 16)
-    x = (x * 0x7FEB352D) & _MASK32
-    x = x ^ (x >> 15)
-    x = (x * 0x846CA68B) & _MASK32
-    return x ^ (x >> 16)
-
-
 def _collapse_remedy(vae):
     if vae.likelihood == "gaussian" and vae.noise_variance != "learned":
         return "Use noise_variance='learned' or a smaller noise_variance, or kl_warmup."
     return "Train longer (max_iter, tol), use kl_warmup, or a smaller beta."
-
-
-def _row_keys(X, seed):
-    """A 32-bit key per row from the bits of its float32 values and ``seed``, (batch,) int64.
-
-    Hashed _SCORE_ELEMENTS values at a time: the hash's int64 temporaries are
-    twice the size of the float32 rows, several times over.
-    """
-    position = torch.arange(X.shape[1], device=X.device, dtype=torch.int64)
-    salt = _mix32((position + seed) & _MASK32)  # (d,): the value's place counts too
-    keys = []
-    for xb in X.split(max(1, _SCORE_ELEMENTS // X.shape[1])):
-        bits = xb.to(torch.float32).view(torch.int32).to(torch.int64) & _MASK32  # (b, d)
-        keys.append(_mix32((_mix32(bits ^ salt).sum(1) + seed) & _MASK32))
-    return torch.cat(keys)
-
-
-def _row_normals(keys, start, stop, k):
-    """Draws s = start, ..., stop - 1 of N(0, I_k) for each row key, (stop - start, batch, k).
-
-    A counter-based generator: the uniforms are hashes of (key, counter), turned
-    into normals by Box-Muller, so draw s of a row is the same whatever the
-    other rows, their order, or how many draws are asked for.
-    """
-    counter = torch.arange(2 * start * k, 2 * stop * k, device=keys.device, dtype=torch.int64)
-    bits = _mix32(_mix32(counter.reshape(-1, 1, 2 * k) & _MASK32) ^ keys.reshape(1, -1, 1))
-    dtype = torch.float32 if keys.device.type == "mps" else torch.float64  # MPS lacks float64
-    u = ((bits >> 8).to(dtype) + 0.5) * 2.0**-24  # in (0, 1), (S, batch, 2k)
-    u1, u2 = u[..., :k], u[..., k:]
-    return torch.sqrt(-2.0 * torch.log(u1)) * torch.cos(2 * math.pi * u2)
 
 
 class VAETransformer(BaseNeuralTransformer):
@@ -465,7 +398,7 @@ class VAETransformer(BaseNeuralTransformer):
                 c = max(sq / d, MIN_NOISE_VARIANCE)
             else:
                 c = float(self.noise_variance)
-            null = 0.5 * (sq / c + d * (_LOG_2PI + math.log(c)))
+            null = 0.5 * (sq / c + d * (LOG_2PI + math.log(c)))
         else:
             # Both Bernoulli log-likelihoods are affine in x for fixed logits, so their
             # average over the rows is their value at the mean row: no pass over X.
@@ -496,7 +429,7 @@ class VAETransformer(BaseNeuralTransformer):
             out = module.decoder(z).float()
             log_c = fixed_log_c
             if likelihood == "gaussian" and log_c is None:
-                log_c = _optimal_log_c(xb, out)
+                log_c = optimal_log_c(xb, out)
             rec = -log_likelihood(likelihood, xb, out, log_c)  # (batch,)
             kl = gaussian_kl(mean, log_var).sum(1)  # (batch,)
             rec, kl = rec.mean(), kl.mean()
@@ -546,7 +479,7 @@ class VAETransformer(BaseNeuralTransformer):
         for i in range(0, Xt.shape[0], INFERENCE_ROWS):
             xb = Xt[i : i + INFERENCE_ROWS]
             mean, log_var = self.module_.encoder(xb)  # (batch, n_components) each
-            eps = _row_normals(_row_keys(xb, self._score_seed()), 0, 1, mean.shape[1])[0]
+            eps = row_normals(row_keys(xb, self._score_seed()), 0, 1, mean.shape[1])[0]
             z = mean + (0.5 * log_var).exp() * eps.to(mean.dtype)
             # Summed on the device, accumulated in float64 on the host (MPS has no float64).
             sq += float((self.module_.decoder(z) - xb).square().sum())
@@ -582,47 +515,19 @@ class VAETransformer(BaseNeuralTransformer):
 
         log w_s = log p(x, z_s) - log q(z_s|x) with z_s = g(x) + sqrt(h(x)) ε_s,
         as (batch,). Each row's ε_s come from its own content and the fitted seed
-        (:func:`_row_normals`). Computed by ``module``, the float64 copy of the
+        (:func:`skvae._elbo.row_normals`). Computed by ``module``, the float64 copy of the
         network (float32 on MPS, which lacks float64): the bound sums d terms and,
         for a small c, magnifies float32 rounding. Rows x draws go through the decoder in blocks
-        of about ``_SCORE_ELEMENTS / widest layer``, so memory is bounded whatever
+        of about ``SCORE_ELEMENTS / widest layer``, so memory is bounded whatever
         n_samples and n_draws.
         """
         _check_unit_interval(X, self.likelihood_)
-        dtype = next(module.parameters()).dtype  # rows are cast block by block below
         log_c = None if self.noise_variance_ is None else math.log(self.noise_variance_)
-        n, d = X.shape
         k = self._fitted_architecture["n_components"]
-        widest = max(d, *self._fitted_architecture["hidden_layer_sizes"], k)
-        per_pass = max(1, _SCORE_ELEMENTS // widest)  # decoder rows per pass
-        out = []
-        for i in range(0, n, per_pass):
-            # Keys from the rows as given, then the cast: both per block, as the
-            # (b, d) temporaries of the hash would otherwise scale with n.
-            kb = _row_keys(X[i : i + per_pass], self._score_seed())  # (b,)
-            xb = X[i : i + per_pass].to(dtype)  # (b, d)
-            mean, log_var = module.encoder(xb)  # (b, k) each
-            std = (0.5 * log_var).exp()
-            # log q(z|x) = log N(ε; 0, I) - 1/2 sum_j log h_j(x), since (z - g(x)) / sqrt(h(x)) = ε.
-            log_q_const = -0.5 * (log_var.sum(1) + k * _LOG_2PI)  # (b,)
-            step = max(1, per_pass // xb.shape[0])  # draws per pass
-            acc = None
-            for s in range(0, n_draws, step):
-                n_s = min(n_draws, s + step) - s
-                eps = _row_normals(kb, s, s + n_s, k).to(X.dtype)  # (n_s, b, k)
-                z = mean + std * eps  # (n_s, b, k)
-                x_rep = xb.expand(n_s, -1, -1).reshape(-1, d)  # (n_s * b, d)
-                out_z = module.decoder(z.reshape(-1, k))
-                log_px = log_likelihood(self.likelihood_, x_rep, out_z, log_c).reshape(n_s, -1)
-                log_pz = -0.5 * (z.square().sum(2) + k * _LOG_2PI)  # (n_s, b)
-                log_w = log_px + log_pz - (log_q_const - 0.5 * eps.square().sum(2))
-                if iwae:
-                    part = torch.logsumexp(log_w, 0)  # (b,)
-                    acc = part if acc is None else torch.logaddexp(acc, part)
-                else:
-                    acc = log_w.sum(0) if acc is None else acc + log_w.sum(0)
-            out.append(acc - math.log(n_draws) if iwae else acc / n_draws)
-        return torch.cat(out)
+        widest = max(X.shape[1], *self._fitted_architecture["hidden_layer_sizes"], k)
+        return log_weight_bound(
+            module, self.likelihood_, log_c, X, self._score_seed(), n_draws, iwae, widest
+        )
 
     def _score_samples(self, X, module):
         return self._reduce_log_weights(X, self.n_score_samples, False, module)

@@ -12,9 +12,9 @@ from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
 
 from skvae import AutoencoderTransformer, DivergenceWarning, VAETransformer
+from skvae._elbo import row_keys, row_normals
 from skvae._likelihoods import log_likelihood
 from skvae._training import squared_spread
-from skvae._vae import _row_keys, _row_normals
 from skvae.exceptions import PosteriorCollapseWarning
 
 # The issue's criterion: a mixed-precision fit ends within 1% of float32's loss
@@ -231,7 +231,7 @@ def test_vae_learned_noise_variance_agrees_with_float64(digits):
     # The pass draws one z per row from the scoring stream: the same draws here.
     with torch.no_grad():
         mean, log_var = module.encoder(X64)
-        eps = _row_normals(_row_keys(X64, vae._score_seed()), 0, 1, 4)[0]
+        eps = row_normals(row_keys(X64, vae._score_seed()), 0, 1, 4)[0]
         z = mean + (0.5 * log_var).exp() * eps
         expected = ((module.decoder(z) - X64) ** 2).mean().item()
     np.testing.assert_allclose(vae.noise_variance_, expected, rtol=1e-4)

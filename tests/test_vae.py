@@ -18,9 +18,9 @@ from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
 from skvae import PCA, AutoencoderTransformer, DivergenceWarning, VAETransformer
 from skvae._device import accelerators
+from skvae._elbo import gaussian_kl
 from skvae._likelihoods import cb_mean, cb_quantile, cb_sample, log_likelihood
 from skvae._modules import materialize
-from skvae._vae import gaussian_kl
 from skvae.exceptions import PosteriorCollapseWarning
 
 FAST = dict(
@@ -506,7 +506,7 @@ def test_monte_carlo_error_of_score_shrinks_with_n(fitted, digits):
 def test_scores_do_not_depend_on_the_block_size(fitted, digits, monkeypatch):
     X = digits[:50]
     elbo, iwae = fitted.score_samples(X), fitted.score_samples_iwae(X, n_importance=30)
-    monkeypatch.setattr("skvae._vae._SCORE_ELEMENTS", 7 * 64)  # 7 rows x draws per pass
+    monkeypatch.setattr("skvae._elbo.SCORE_ELEMENTS", 7 * 64)  # 7 rows x draws per pass
     np.testing.assert_allclose(fitted.score_samples(X), elbo, rtol=1e-12)
     np.testing.assert_allclose(fitted.score_samples_iwae(X, n_importance=30), iwae, rtol=1e-12)
 
