@@ -40,6 +40,7 @@ from ._device import (
 )
 from ._inference import InferenceMixin
 from ._modules import ACTIVATIONS
+from ._networks import widest_activation
 from ._training import PRECISIONS, check_precision, make_adam, train
 from ._validation import (
     BOOLEAN,
@@ -294,6 +295,12 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, InferenceMixin, Bas
             init_gen = torch.Generator().manual_seed(self._spawn_seed(_INIT, call))
             self.module_ = self._build_module(Xt, init_gen)
             self._fitted_architecture = self._architecture()
+            self._widest_activation = widest_activation(
+                self.module_,
+                lambda x: self.module_.decoder(self._encode(x)),
+                Xt.shape[1],
+                self.device_,
+            )
             self.loss_curve_, self.n_iter_ = [], 0
             self.loss_parts_ = {}
         if not (incremental and fitted):

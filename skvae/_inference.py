@@ -39,9 +39,7 @@ class InferenceMixin(TransformerMixin):
         check_is_fitted(self)
         rows, dtype = self._validate_rows(X, n_features=n_features, stream=True)
         n = rows.shape[0]
-        fitted = self._fitted_architecture
-        widths = (rows.shape[1], self.n_features_in_, fitted["n_components"])
-        step = inference_rows(max(*widths, *fitted.get("hidden_layer_sizes", ())))
+        step = inference_rows(max(rows.shape[1], self._widest()))
         self.module_.eval()
         chunks, out = [], None
         with torch.inference_mode(), cpu_fast_math(self.device_):
@@ -59,6 +57,15 @@ class InferenceMixin(TransformerMixin):
         if scores and X.is_floating_point() and X.element_size() < 4:
             return out.to(device=X.device, dtype=torch.float32)
         return output_like(out, X, dtype)
+
+    def _widest(self):
+        """Values per row of the network's widest layer output (X's width included)."""
+        widest = getattr(self, "_widest_activation", None)
+        if widest is None:  # a model pickled before this was recorded: the MLP's widths
+            fitted = self._fitted_architecture
+            widths = (self.n_features_in_, fitted["n_components"])
+            widest = max(*widths, *fitted.get("hidden_layer_sizes", ()))
+        return widest
 
     def _scoring_module(self):
         """``module_`` in float64 (float32 on MPS, which lacks float64), for scores.

@@ -182,3 +182,31 @@ def build_network(estimator, Xt, generator, make, output_offset):
                 "(batch, *input_shape)."
             )
     return make(trunk, width, decoder)
+
+
+def widest_activation(module, forward, n_features, device):
+    """Values per row of the widest tensor any layer of ``module`` makes in ``forward``.
+
+    ``forward`` maps rows (batch, n_features) through the network (encode, then
+    decode); the widest output of any submodule, X included, sizes the chunks of
+    inference, whose activations would otherwise exceed their memory budget for a
+    network wider inside than at its ends (a convolution's feature maps).
+    """
+    widest = [n_features]
+
+    def record(_module, _inputs, output):
+        for out in output if isinstance(output, (tuple, list)) else (output,):
+            if torch.is_tensor(out) and out.dim() >= 1 and out.shape[0] == _DRY_ROWS:
+                widest.append(out[0].numel())
+
+    handles = [m.register_forward_hook(record) for m in module.modules()]
+    training = module.training
+    try:
+        module.eval()
+        with torch.inference_mode():
+            forward(torch.zeros(_DRY_ROWS, n_features, device=device))
+    finally:
+        for handle in handles:
+            handle.remove()
+        module.train(training)
+    return max(widest)

@@ -523,8 +523,7 @@ class VAETransformer(BaseNeuralTransformer):
         """
         _check_unit_interval(X, self.likelihood_)
         log_c = None if self.noise_variance_ is None else math.log(self.noise_variance_)
-        k = self._fitted_architecture["n_components"]
-        widest = max(X.shape[1], *self._fitted_architecture["hidden_layer_sizes"], k)
+        widest = max(X.shape[1], self._widest())
         return log_weight_bound(
             module, self.likelihood_, log_c, X, self._score_seed(), n_draws, iwae, widest
         )

@@ -17,7 +17,7 @@ import torch
 from sklearn.exceptions import ConvergenceWarning
 
 from skvae import AutoencoderTransformer, VAETransformer
-from skvae._data import CHUNK_BYTES
+from skvae._data import CHUNK_BYTES, INFERENCE_BYTES
 from skvae.exceptions import PosteriorCollapseWarning
 
 ESTIMATORS = [AutoencoderTransformer, VAETransformer]
@@ -232,3 +232,32 @@ def test_transform_of_a_memmap_never_puts_it_whole_on_the_gpu(cls, pixels, tmp_p
     base = torch.cuda.memory_allocated()
     assert est.transform(mm).shape == (len(X), 2)
     assert torch.cuda.max_memory_allocated() - base < 4 * X.size
+
+
+class _WideEncoder(torch.nn.Module):
+    """An encoder whose hidden layer is far wider than X, recording its batch sizes."""
+
+    def __init__(self, width=40_000):
+        super().__init__()
+        self.wide = torch.nn.Linear(16, width)
+        self.out = torch.nn.Linear(width, 8)
+        self.batches = []
+
+    def forward(self, x):
+        self.batches.append(x.shape[0])
+        return self.out(torch.relu(self.wide(x)))
+
+
+@pytest.mark.parametrize("Est", [AutoencoderTransformer, VAETransformer])
+def test_inference_chunks_are_sized_from_the_widest_layer(Est):
+    # X is 16 wide, the encoder's hidden layer 40,000: chunks sized from X alone
+    # would hold 2,500 times the activation budget.
+    X = np.random.default_rng(0).random((1000, 16)).astype(np.float32)
+    est = fit_quietly(Est(2, encoder=_WideEncoder, max_iter=1, batch_size=50, random_state=0), X)
+    # The copy skvae trains (the heads it adds wrap it).
+    encoder = next(m for m in est.module_.modules() if isinstance(m, _WideEncoder))
+    encoder.batches.clear()
+    est.transform(X)
+    budget_rows = INFERENCE_BYTES // (4 * 40_000)
+    assert encoder.batches and max(encoder.batches) <= budget_rows
+    assert sum(encoder.batches) == len(X)
