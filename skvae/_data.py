@@ -225,23 +225,14 @@ class Rows:
         return self.split(self.step)
 
     def _statistics(self):
-        """Column means and variances (float64, Chan et al.'s pairwise merge), min and max."""
+        """Column means (summed in float64), min and max."""
         if self._stats is None:
-            n_seen, mean, m2, lo, hi = 0, 0.0, 0.0, math.inf, -math.inf
-            # A quarter of a chunk at a time: its float64 temporaries are twice
-            # the float32 rows, and there are three of them.
+            total, lo, hi = 0.0, math.inf, -math.inf
+            # A quarter of a chunk at a time: its float64 copy is twice the float32 rows.
             for block in self.split(max(1, self.step // 4)):
-                b = block.to(torch.float64)
-                nb = b.shape[0]
-                mean_b = b.mean(0)
-                m2_b = (b - mean_b).square().sum(0)
-                delta = mean_b - mean
-                total = n_seen + nb
-                mean = mean + delta * (nb / total)
-                m2 = m2 + m2_b + delta.square() * (n_seen * nb / total)
-                n_seen = total
+                total = total + block.to(torch.float64).sum(0)
                 lo, hi = min(lo, float(block.min())), max(hi, float(block.max()))
-            self._stats = (mean, m2 / n_seen, lo, hi)
+            self._stats = (total / self.shape[0], lo, hi)
         return self._stats
 
     def scan(self):
@@ -254,13 +245,8 @@ class Rows:
             raise NotImplementedError("Rows.mean supports dim=0 only.")
         return self._statistics()[0].to(self.device, torch.float32)
 
-    def var(self, dim=0, correction=0):
-        if dim != 0 or correction != 0:
-            raise NotImplementedError("Rows.var supports dim=0 and correction=0 only.")
-        return self._statistics()[1].to(self.device, torch.float32)
-
     def min(self):
-        return torch.tensor(self._statistics()[2])
+        return torch.tensor(self._statistics()[1])
 
     def max(self):
-        return torch.tensor(self._statistics()[3])
+        return torch.tensor(self._statistics()[2])

@@ -425,9 +425,11 @@ def test_custom_network_trained_on_the_accelerator_loads_on_a_cpu_machine(images
     # A process that sees no accelerator, as on a CPU-only machine.
     script = (
         "import pickle, sys, warnings, numpy as np\n"
-        "warnings.simplefilter('ignore')\n"
         "d = sys.argv[1]\n"
-        "vae = pickle.loads(open(d + '/vae.pkl', 'rb').read())\n"
+        "with warnings.catch_warnings(record=True) as caught:\n"
+        "    warnings.simplefilter('always')\n"
+        "    vae = pickle.loads(open(d + '/vae.pkl', 'rb').read())\n"
+        "assert any('loaded on the CPU' in str(w.message) for w in caught), caught\n"
         "assert vae.device_.type == 'cpu', vae.device_\n"
         "Z = vae.transform(np.load(d + '/X.npy'))\n"
         "np.testing.assert_allclose(Z, np.load(d + '/Z.npy'), atol=1e-4)\n"
