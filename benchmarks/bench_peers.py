@@ -176,14 +176,14 @@ def available():
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="6000 rows, 2 epochs, 3 rounds")
+    parser.add_argument("--quick", action="store_true", help="6000 rows, 2 epochs, 5 rounds")
     parser.add_argument("--data", default=None, help="mnist.npz (default: ../shared/data)")
     parser.add_argument("--json", default=None, help="write the results here")
     parser.add_argument("--rows", type=int, default=None)
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--rounds", type=int, default=None)
     args = parser.parse_args()
-    n_rows, n_epochs, n_rounds = (6000, 2, 3) if args.quick else (60000, 3, 5)
+    n_rows, n_epochs, n_rounds = (6000, 2, 5) if args.quick else (60000, 3, 5)
     n_rows, n_epochs = args.rows or n_rows, args.epochs or n_epochs
     n_rounds = args.rounds or n_rounds
     path = mnist_path(args.data)

@@ -45,6 +45,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _results import run_meta, write_json
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV
 from torch import nn
@@ -359,6 +360,7 @@ def fit_table(cases, X_np, device, n_rounds, n_epochs=4, with_wall=True):
     )
     print(header)
     print("-" * len(header))
+    rows = []
     for model, label, kind, epochs, _ in contenders:
         key = (model, label)
         bare = next(k for k in cpu if k[0] == model and k[1].startswith("bare"))
@@ -378,6 +380,20 @@ def fit_table(cases, X_np, device, n_rounds, n_epochs=4, with_wall=True):
             f"{statistics.median(wall[key]) / statistics.median(wall[bare]):>7.2f} "
             f"{med_loss:>11.4f} {rel:>7}"
         )
+        rows.append(
+            {
+                "model": model,
+                "contender": label,
+                "cpu s min (1 thread)": min(cpu[key]),
+                "cpu s median": statistics.median(cpu[key]),
+                "cpu x bare": statistics.median(cpu[key]) / statistics.median(cpu[bare]),
+                f"wall s min ({threads} threads)": min(wall[key]),
+                "wall s median": statistics.median(wall[key]),
+                "wall x bare": statistics.median(wall[key]) / statistics.median(wall[bare]),
+                "final loss": med_loss,
+                "loss vs float32": rel,
+            }
+        )
     print(
         f"{len(X_np)} rows, {n_rounds} interleaved rounds; cpu: process CPU time on 1 thread; "
         f"wall: wall time on {threads} threads; 'x bare': median / the bare loop's median; "
@@ -385,6 +401,7 @@ def fit_table(cases, X_np, device, n_rounds, n_epochs=4, with_wall=True):
         f"against skvae float32's at {n_epochs} epochs. Goals: skvae float32 whole fit "
         "<= 0.85x the bare loop, bfloat16 <= 0.65x at a final loss within 1%."
     )
+    return rows
 
 
 def grid_search_seconds(X, n_jobs):
@@ -402,6 +419,37 @@ def grid_search_seconds(X, n_jobs):
     return time.perf_counter() - start
 
 
+def write_fit_json(args, meta, rows, source, n_rows):
+    """The whole-fit table as a results file, with a plain verdict on each goal."""
+    if args.json is None:
+        return
+    verdicts = []
+    for model in dict.fromkeys(r["model"] for r in rows):
+        for r in rows:
+            goal = {"float32": 0.85, "bfloat16": 0.65}.get(r["contender"].split()[1].rstrip(","))
+            if r["model"] != model or goal is None or "4 epochs" not in r["contender"]:
+                continue
+            ok = r["cpu x bare"] <= goal and (
+                not r["loss vs float32"] or abs(float(r["loss vs float32"].rstrip("%"))) <= 1
+            )
+            verdicts.append(
+                f"{model} {r['contender']}: {r['cpu x bare']:.2f}x the bare loop (CPU time), "
+                f"goal <= {goal}x"
+                + (" at a loss within 1%" if "bfloat16" in r["contender"] else "")
+                + (": met." if ok else ": MISSED.")
+            )
+    description = (
+        f"Whole fits as users call them, on {n_rows} rows ({source}), {args.fit_rounds} rounds "
+        "interleaved; cpu: process CPU time on 1 torch thread; wall: the default threads. "
+        "x bare: median / the bare loop's median. AE 784-512-256-32 (batch 128) and VAE "
+        "784-200-200-50 Bernoulli (batch 100), default Adam. "
+        + " ".join(verdicts)
+        + (" Quick size: a subset of MNIST." if args.quick else "")
+    )
+    write_json(args.json, "Training speed against a bare torch loop", description, meta,
+               [("Whole fits: bare loop vs skvae per precision", rows)])  # fmt: skip
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small smoke run")
@@ -417,7 +465,12 @@ def main():
     parser.add_argument(
         "--no-wall", action="store_true", help="that table without the default-threads runs"
     )
+    parser.add_argument("--data", default=None, help="mnist.npz (default: ../shared/data)")
+    parser.add_argument("--json", default=None, help="write the whole-fit table here")
     args = parser.parse_args()
+    global MNIST
+    MNIST = Path(args.data) if args.data else MNIST
+    meta = run_meta(args.quick, MNIST)
 
     n_rows, n_epochs = (6000, 3) if args.quick else (60000, 5)
     device = resolve_device(args.device)
@@ -456,7 +509,8 @@ def main():
     if args.fits_only or not args.threads_only:
         if not MNIST.exists() and not args.quick:
             parser.exit(1, f"MNIST not found at {MNIST}; set SKVAE_MNIST to mnist.npz.\n")
-        fit_table(cases, X_np, device, args.fit_rounds, with_wall=not args.no_wall)
+        rows = fit_table(cases, X_np, device, args.fit_rounds, with_wall=not args.no_wall)
+        write_fit_json(args, meta, rows, source, len(X_np))
         if args.fits_only:
             return
     if args.threads_only:
