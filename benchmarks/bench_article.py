@@ -262,6 +262,18 @@ def main():
             "(a smaller default network, no pretraining"
             + (", and here a capped number of epochs on a subset)." if args.quick else ").")
         )
+    confidence = {r["images"]: r["classifier mean max-probability"] for r in gen}
+    real, pca_c = confidence["real test digits"], confidence["PCA sample()"]
+    vae_c = max(v for k, v in confidence.items() if k.startswith("VAE"))
+    findings.append(
+        f"Generation: the classifier's mean confidence is {real:.3f} on real test digits, "
+        f"{pca_c:.3f} on PCA's samples and at best {vae_c:.3f} on the VAE's"
+        + (
+            "; the VAE's samples are not more digit-like than PCA's here."
+            if vae_c <= pca_c
+            else "; the VAE's samples are more digit-like than PCA's."
+        )
+    )
     worst = max(linear, key=lambda r: r["AE / PCA"])
     findings.append(
         f"Linear AE vs PCA: worst error ratio {worst['AE / PCA']:.3f} at k={worst['k']}, "
