@@ -31,11 +31,13 @@ def is_streamed(X):
     """Whether X is read in place, a chunk at a time, rather than as one array.
 
     That is a ``numpy.memmap``, or an array-like that is not a numpy array but
-    has a 2-D ``shape``, a numeric ``dtype`` and slices (h5py and zarr datasets).
+    has a ``shape``, a numeric ``dtype`` and slices (h5py and zarr datasets); not
+    a tensor, a sparse matrix or a pandas object (whose ``[]`` selects columns).
+    Callers check that it is 2-D.
     """
     if isinstance(X, np.memmap):
         return True
-    if isinstance(X, np.ndarray) or is_tensor(X) or sp.issparse(X):
+    if isinstance(X, np.ndarray) or is_tensor(X) or sp.issparse(X) or hasattr(X, "iloc"):
         return False
     dtype = getattr(X, "dtype", None)
     return (
@@ -144,9 +146,9 @@ class Rows:
     Stands in for the float32 training tensor when X should not be copied whole
     (a memmap, a dataset on disk): it has the few tensor methods the estimators
     use on their training data (``shape``, ``device``, slicing, indexing with a
-    tensor of row indices, ``numel``, ``split``, ``mean``, ``var``, ``min``,
-    ``max``), each of which reads X a chunk at a time. Every chunk read is
-    checked for finite values within float32's range.
+    tensor of row indices, ``numel``, ``split``, ``mean``, ``min``, ``max``),
+    each of which reads X a chunk at a time. Every chunk read is checked for
+    finite values within float32's range.
 
     Parameters
     ----------
@@ -219,10 +221,6 @@ class Rows:
     def split(self, size):
         """Consecutive chunks of ``size`` rows, as float32 tensors."""
         return (self[i : i + size] for i in range(0, self.shape[0], size))
-
-    def chunks(self):
-        """Consecutive chunks of about CHUNK_BYTES of X, as float32 tensors."""
-        return self.split(self.step)
 
     def _statistics(self):
         """Column means (summed in float64), min and max."""

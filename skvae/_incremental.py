@@ -13,7 +13,8 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from ._device import is_tensor, resolve_input_device, to_tensor
+from ._data import is_streamed as streamed_array
+from ._device import resolve_input_device, to_tensor
 from ._linalg import _check_n_components, _svd_flip, _work_dtype, numpy_linalg_errors
 from ._validation import check_params
 
@@ -23,24 +24,9 @@ BLOCK_ENTRIES = 2**22
 
 
 def is_streamed(X):
-    """Whether ``fit``/``transform`` read ``X`` block by block rather than whole.
-
-    A ``numpy.memmap``, or a 2-D array-like that slices into arrays without
-    being one (an h5py or zarr dataset): anything with ``shape``, ``dtype`` and
-    ``__getitem__`` that is not a numpy array, a tensor, a sparse matrix or a
-    pandas object (whose ``[]`` selects columns).
-    """
-    if isinstance(X, np.memmap):
-        return X.ndim == 2
-    if isinstance(X, np.ndarray) or is_tensor(X) or sp.issparse(X) or hasattr(X, "iloc"):
-        return False
-    shape = getattr(X, "shape", None)
-    return (
-        hasattr(X, "dtype")
-        and hasattr(X, "__getitem__")
-        and isinstance(shape, tuple)
-        and len(shape) == 2
-    )
+    """Whether ``fit``/``transform`` read ``X`` block by block rather than whole:
+    a 2-D memmap or sliceable array-like (:func:`skvae._data.is_streamed`)."""
+    return streamed_array(X) and len(X.shape) == 2
 
 
 def _float64_rows(X, workspace):
