@@ -10,6 +10,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -49,12 +50,28 @@ def run_meta(quick, data=None, **extra):
         "torch": torch.__version__,
         "scikit-learn": sklearn.__version__,
         "numpy": numpy.__version__,
-        "skvae": skvae.__version__,
+        "skvae": skvae.__version__ + _commit(),
     }
     if data is not None:
         meta["data"] = str(data)
     meta.update(extra)
     return meta
+
+
+def _commit():
+    """`` (commit abc1234)`` when the benchmarks run from a git checkout, else ``''``."""
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+            capture_output=True, text=True, timeout=10, check=True,
+        )  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    dirty = subprocess.run(
+        ["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no", "skvae"],
+        capture_output=True, text=True, timeout=10,
+    ).stdout.strip()  # fmt: skip
+    return f" (commit {out.stdout.strip()}{', modified' if dirty else ''})"
 
 
 def write_json(path, title, description, meta, tables):
