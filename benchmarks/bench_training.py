@@ -333,8 +333,23 @@ def fit_table(cases, X_np, device, n_rounds, n_epochs=4, with_wall=True):
     wall = {c[:2]: [] for c in contenders}
     loss = {c[:2]: [] for c in contenders}
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
+    on_gpu = device.type == "cuda"
     for round_ in range(n_rounds):
         for model, label, _, _, run in contenders:
+            if on_gpu:
+                # One run a round: the host only queues the GPU's work, so the
+                # synchronised wall clock is the figure; its process CPU time beside it.
+                start, start_cpu = time.perf_counter(), time.process_time()
+                loss[model, label].append(run(round_))
+                torch.cuda.synchronize()
+                wall[model, label].append(time.perf_counter() - start)
+                cpu[model, label].append(time.process_time() - start_cpu)
+                print(
+                    f"round {round_ + 1} {model} {label}: wall {wall[model, label][-1]:.2f} s, "
+                    f"cpu {cpu[model, label][-1]:.2f} s, loss {loss[model, label][-1]:.4f}",
+                    flush=True,
+                )
+                continue
             torch.set_num_threads(1)
             start = time.process_time()
             loss[model, label].append(run(round_))
@@ -384,7 +399,7 @@ def fit_table(cases, X_np, device, n_rounds, n_epochs=4, with_wall=True):
             {
                 "model": model,
                 "contender": label,
-                "cpu s min (1 thread)": min(cpu[key]),
+                "cpu s min (host)" if on_gpu else "cpu s min (1 thread)": min(cpu[key]),
                 "cpu s median": statistics.median(cpu[key]),
                 "cpu x bare": statistics.median(cpu[key]) / statistics.median(cpu[bare]),
                 f"wall s min ({threads} threads)": min(wall[key]),
@@ -395,8 +410,9 @@ def fit_table(cases, X_np, device, n_rounds, n_epochs=4, with_wall=True):
             }
         )
     print(
-        f"{len(X_np)} rows, {n_rounds} interleaved rounds; cpu: process CPU time on 1 thread; "
-        f"wall: wall time on {threads} threads; 'x bare': median / the bare loop's median; "
+        f"{len(X_np)} rows, {n_rounds} interleaved rounds; cpu: process CPU time on "
+        + ("the host, the same run as wall; " if on_gpu else "1 thread; ")
+        + f"wall: wall time on {threads} threads; 'x bare': median / the bare loop's median; "
         "final loss: the last epoch's mean training loss (median over rounds), 'vs f32' "
         f"against skvae float32's at {n_epochs} epochs. Goals: skvae float32 whole fit "
         "<= 0.85x the bare loop, bfloat16 <= 0.65x at a final loss within 1%."
@@ -423,25 +439,33 @@ def write_fit_json(args, meta, rows, source, n_rows):
     """The whole-fit table as a results file, with a plain verdict on each goal."""
     if args.json is None:
         return
+    on_gpu = meta.get("device", "cpu").startswith("cuda")
+    # The goals are about the CPU's work on the CPU; on a GPU, about the wall clock.
+    ratio, clock = ("wall x bare", "wall time") if on_gpu else ("cpu x bare", "CPU time")
     verdicts = []
     for model in dict.fromkeys(r["model"] for r in rows):
         for r in rows:
             goal = {"float32": 0.85, "bfloat16": 0.65}.get(r["contender"].split()[1].rstrip(","))
             if r["model"] != model or goal is None or "4 epochs" not in r["contender"]:
                 continue
-            ok = r["cpu x bare"] <= goal and (
+            ok = r[ratio] <= goal and (
                 not r["loss vs float32"] or abs(float(r["loss vs float32"].rstrip("%"))) <= 1
             )
             verdicts.append(
-                f"{model} {r['contender']}: {r['cpu x bare']:.2f}x the bare loop (CPU time), "
+                f"{model} {r['contender']}: {r[ratio]:.2f}x the bare loop ({clock}), "
                 f"goal <= {goal}x"
                 + (" at a loss within 1%" if "bfloat16" in r["contender"] else "")
                 + (": met." if ok else ": MISSED.")
             )
     description = (
         f"Whole fits as users call them, on {n_rows} rows ({source}), {args.fit_rounds} rounds "
-        "interleaved; cpu: process CPU time on 1 torch thread; wall: the default threads. "
-        "x bare: median / the bare loop's median. AE 784-512-256-32 (batch 128) and VAE "
+        + (
+            "interleaved, on the GPU; wall: synchronised wall time, cpu: the host's process CPU "
+            "time of the same run. "
+            if on_gpu
+            else "interleaved; cpu: process CPU time on 1 torch thread; wall: the default threads. "
+        )
+        + "x bare: median / the bare loop's median. AE 784-512-256-32 (batch 128) and VAE "
         "784-200-200-50 Bernoulli (batch 100), default Adam. "
         + " ".join(verdicts)
         + (" Quick size: a subset of MNIST." if args.quick else "")
@@ -474,6 +498,9 @@ def main():
 
     n_rows, n_epochs = (6000, 3) if args.quick else (60000, 5)
     device = resolve_device(args.device)
+    meta["device"] = str(device) + (
+        f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""
+    )
     X_np, source = load(n_rows)
     X = torch.from_numpy(X_np).to(device)
     print(f"data: {source}")

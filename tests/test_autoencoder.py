@@ -80,7 +80,7 @@ def test_linear_autoencoder_matches_pca_error_and_subspace(digits, k):
     ae_mse = mse(ae.inverse_transform(ae.transform(digits)), digits)
     assert ae_mse <= 1.01 * pca_mse
     # The decoder's columns span PCA's top-k subspace (not the same basis).
-    decoder = ae.module_.decoder[0][0].weight.detach().numpy()  # (n_features, k)
+    decoder = ae.module_.decoder[0][0].weight.detach().cpu().numpy()  # (n_features, k)
     angles = subspace_angles(decoder, pca.components_.T)
     assert np.degrees(angles.max()) < 10
 
@@ -325,7 +325,9 @@ def test_pickle_round_trip(blobs):
 
 
 def test_state_saved_on_missing_device_loads_on_cpu_with_warning(blobs):
-    ae = few_epochs(AutoencoderTransformer(3, **FAST), blobs)
+    # Fitted on the CPU, so that the clone's outputs can be compared bit for bit:
+    # only the recorded device says "cuda:7".
+    ae = few_epochs(AutoencoderTransformer(3, device="cpu", **FAST), blobs)
     state = ae.__getstate__()
     state["device_"] = "cuda:7"  # as pickled on a machine with a GPU
     clone = AutoencoderTransformer.__new__(AutoencoderTransformer)
