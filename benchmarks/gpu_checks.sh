@@ -45,4 +45,6 @@ step bench_training "$t_bench" python3 benchmarks/bench_training.py --device cud
     --fit-rounds "${SKVAE_FIT_ROUNDS:-3}" --json "$out/bench_training_cuda.json"
 xdist=()
 python3 -c "import xdist" 2>/dev/null && xdist=(-n "${SKVAE_WORKERS:-8}")
-step suite "$t_suite" python3 -m pytest -p no:cacheprovider -q "${xdist[@]}"
+# SKVAE_SUITE_PATHS: test files to run instead of the whole suite (space-separated).
+read -r -a paths <<<"${SKVAE_SUITE_PATHS:-}"
+step suite "$t_suite" python3 -m pytest -p no:cacheprovider -q "${xdist[@]}" "${paths[@]}"
