@@ -59,7 +59,13 @@ def run_meta(quick, data=None, **extra):
 
 
 def _commit():
-    """`` (commit abc1234)`` when the benchmarks run from a git checkout, else ``''``."""
+    """`` (commit abc1234)`` when the benchmarks run from a git checkout, else ``''``.
+
+    ``$SKVAE_COMMIT`` names it for a copy of the tree whose git metadata is not
+    the code's (a machine the tree was sent to).
+    """
+    if os.environ.get("SKVAE_COMMIT"):
+        return f" (commit {os.environ['SKVAE_COMMIT']})"
     try:
         out = subprocess.run(
             ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
