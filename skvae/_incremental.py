@@ -96,7 +96,11 @@ def _svd_rows(A):
     """
     if A.shape[0] > A.shape[1]:
         A = torch.linalg.qr(A, mode="r").R  # (n_features, n_features)
-    _, S, Vt = torch.linalg.svd(A, full_matrices=False)
+    # On CUDA torch's default SVD is a Jacobi method (gesvdj) whose float32
+    # tolerance lets components drift by ~1e-4 over a few merges; the QR-based
+    # gesvd keeps LAPACK's accuracy, and these matrices are small.
+    driver = "gesvd" if A.is_cuda else None
+    _, S, Vt = torch.linalg.svd(A, full_matrices=False, driver=driver)
     return S, Vt
 
 
