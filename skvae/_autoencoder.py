@@ -94,6 +94,10 @@ class AutoencoderTransformer(BaseNeuralTransformer):
         optimum in about half the epochs, and deep ones train faster too.
     weight_decay : float, default=0.0
         Adam's L2 penalty.
+    epsilon : float, default=1e-8
+        Adam's ε, added to the root of the second-moment estimate in the
+        denominator of every step (scikit-learn's MLP calls it ``epsilon`` too):
+        a larger ε damps the steps of weights whose gradients are small.
     max_iter : int, default=500
         Maximum number of epochs (passes over the data). Default networks
         converge in 120 to 240 epochs on the digits, raw, scaled to [0, 1] or
@@ -219,6 +223,7 @@ class AutoencoderTransformer(BaseNeuralTransformer):
         batch_size="auto",
         learning_rate=3e-3,
         weight_decay=0.0,
+        epsilon=1e-8,
         max_iter=500,
         tol=1e-4,
         n_iter_no_change=10,
@@ -242,6 +247,7 @@ class AutoencoderTransformer(BaseNeuralTransformer):
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
+        self.epsilon = epsilon
         self.max_iter = max_iter
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change

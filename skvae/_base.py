@@ -57,7 +57,7 @@ from ._validation import (
 from .exceptions import DivergenceWarning
 
 # The purposes random streams are drawn for; see BaseNeuralTransformer._spawn_seed.
-_SHUFFLE, _NOISE, _INIT, _SCORE = range(4)
+_SHUFFLE, _NOISE, _INIT, _SCORE, _BINARIZE = range(5)
 
 
 # Frames in these folders are skipped when a warning looks for the user's line.
@@ -162,6 +162,7 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, InferenceMixin, Bas
         "batch_size": [Interval(Integral, 1, None), StrOptions(("auto",))],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "epsilon": [Interval(Real, 0, None, closed="neither")],
         "max_iter": [Interval(Integral, 1, None)],
         "tol": [Interval(Real, 0, None, closed="left")],
         "n_iter_no_change": [Interval(Integral, 1, None)],
@@ -305,7 +306,10 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, InferenceMixin, Bas
             self.loss_parts_ = {}
         if not (incremental and fitted):
             self.optimizer_ = make_adam(
-                self.module_.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay
+                self.module_.parameters(),
+                lr=self.learning_rate,
+                weight_decay=self.weight_decay,
+                eps=self.epsilon,
             )
 
         X_val = None

@@ -116,6 +116,15 @@ def decoder_mean(likelihood, out):
     return out
 
 
+def bernoulli_rows(x, generator):
+    """Binary rows drawn elementwise as Bernoulli(x), x in [0, 1], in x's dtype.
+
+    The draws of dynamic binarization; ``generator`` lives on x's device.
+    """
+    u = torch.rand(x.shape, generator=generator, device=x.device)  # (batch, n_features)
+    return (u < x).to(x.dtype)
+
+
 def decoder_sample(likelihood, out, noise_variance, generator):
     """A draw of x from p(x|z) given the decoder's output."""
     if likelihood == "bernoulli":

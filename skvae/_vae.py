@@ -7,12 +7,13 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 
-from ._base import _SCORE, BaseNeuralTransformer, caller_stacklevel, fit_statistic
+from ._base import _BINARIZE, _SCORE, BaseNeuralTransformer, caller_stacklevel, fit_statistic
 from ._device import INFERENCE_ROWS
 from ._elbo import LOG_2PI, gaussian_kl, log_weight_bound, optimal_log_c, row_keys, row_normals
 from ._likelihoods import (
     LIKELIHOODS,
     UNIT_INTERVAL,
+    bernoulli_rows,
     decoder_mean,
     decoder_sample,
     log_likelihood,
@@ -20,7 +21,7 @@ from ._likelihoods import (
 from ._modules import VAE, materialize
 from ._networks import build_network
 from ._training import squared_spread
-from ._validation import MIN_NOISE_VARIANCE, Constraint, Interval, StrOptions
+from ._validation import MIN_NOISE_VARIANCE, NONE, Constraint, Interval, StrOptions
 from .exceptions import PosteriorCollapseWarning
 
 # A unit is active when the variance of its posterior mean over the data exceeds this
@@ -46,6 +47,14 @@ def _check_unit_interval(Xt, likelihood):
             f"{negative}likelihood={likelihood!r} needs X in [0, 1]; got values in "
             f"[{lo:.3g}, {hi:.3g}]. Scale X (e.g. MinMaxScaler(clip=True)) or use "
             "likelihood='gaussian'."
+        )
+
+
+def _check_binarize(binarize, likelihood):
+    if binarize is not None and likelihood != "bernoulli":
+        raise ValueError(
+            f"binarize={binarize!r} draws binary targets for likelihood='bernoulli'; got "
+            f"likelihood={likelihood!r}. Use likelihood='bernoulli', or binarize=None."
         )
 
 
@@ -144,6 +153,18 @@ class VAETransformer(BaseNeuralTransformer):
         need X in [0, 1], e.g. pixel intensities. 'bernoulli' treats grey levels
         as soft targets (its score is then not a density); 'continuous_bernoulli'
         is a density on [0, 1].
+    binarize : {None, 'dynamic'}, default=None
+        With ``'dynamic'`` and ``likelihood='bernoulli'``, every training step
+        replaces its rows x (in [0, 1], e.g. grey levels) by binary rows drawn
+        as Bernoulli(x), afresh at every step and epoch, and the encoder and the
+        likelihood both see those: dynamic binarization, as Burda et al. (2016)
+        train on MNIST. The draws come from the estimator's own generator, so
+        they are reproducible from ``random_state``. The statistics computed at
+        the end of fit (``kl_per_dimension_``, ``active_units_``) are taken on
+        one such binarization of the training rows. Scores are of X as given:
+        to report a log-likelihood as the literature does, binarize the test
+        rows once with a fixed seed and score those (see ``docs/vae.md``).
+        Other likelihoods refuse it. None: X is used as given.
     noise_variance : float or 'learned', default='learned'
         The variance c of the Gaussian likelihood N(f(z), cI), in the units of X
         squared; 'learned' fits c by maximum likelihood along with the network,
@@ -166,6 +187,11 @@ class VAETransformer(BaseNeuralTransformer):
         Adam's step size.
     weight_decay : float, default=0.0
         Adam's L2 penalty.
+    epsilon : float, default=1e-8
+        Adam's ε, added to the root of the second-moment estimate in the
+        denominator of every step (scikit-learn's MLP calls it ``epsilon`` too):
+        a larger ε damps the steps of weights whose gradients are small. Burda
+        et al. (2016) train their VAEs with 1e-4.
     max_iter : int, default=1000
         Maximum number of epochs (passes over the data). The ELBO keeps improving
         long after the reconstructions look done: with the default ``tol`` the
@@ -250,7 +276,8 @@ class VAETransformer(BaseNeuralTransformer):
         KL(q(z_j|x) || N(0, 1)) per latent dimension, averaged over the training
         data: the nats each dimension spends encoding x.
     active_units_ : ndarray of bool of shape (n_components,)
-        Whether each dimension is active: Var_x(E_q[z_j]) > 0.01 on the training data.
+        Whether each dimension is active: Var_x(E_q[z_j]) > 0.01 on the training data
+        (Burda et al. 2016, Sec. 5.2).
     n_active_units_ : int
         Number of active units. Inactive ones have collapsed to the prior; a few
         is how a VAE leaves out dimensions the data do not need, none is warned
@@ -304,6 +331,7 @@ class VAETransformer(BaseNeuralTransformer):
         "beta": [Interval(Real, 0, None, closed="left")],
         "kl_warmup": [Interval(Integral, 0, None)],
         "n_score_samples": [Interval(Integral, 1, None)],
+        "binarize": [NONE, StrOptions(("dynamic",))],
     }
     _architecture_params = (
         *BaseNeuralTransformer._architecture_params,
@@ -323,6 +351,7 @@ class VAETransformer(BaseNeuralTransformer):
         decoder=None,
         decoder_kwargs=None,
         likelihood="gaussian",
+        binarize=None,
         noise_variance="learned",
         beta=1.0,
         kl_warmup=0,
@@ -330,6 +359,7 @@ class VAETransformer(BaseNeuralTransformer):
         batch_size="auto",
         learning_rate=1e-3,
         weight_decay=0.0,
+        epsilon=1e-8,
         max_iter=1000,
         tol=1e-4,
         n_iter_no_change=10,
@@ -351,6 +381,7 @@ class VAETransformer(BaseNeuralTransformer):
         self.decoder = decoder
         self.decoder_kwargs = decoder_kwargs
         self.likelihood = likelihood
+        self.binarize = binarize
         self.noise_variance = noise_variance
         self.beta = beta
         self.kl_warmup = kl_warmup
@@ -358,6 +389,7 @@ class VAETransformer(BaseNeuralTransformer):
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
+        self.epsilon = epsilon
         self.max_iter = max_iter
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change
@@ -371,6 +403,7 @@ class VAETransformer(BaseNeuralTransformer):
 
     # ------------------------------------------------------------ training
     def _check_training_values(self, Xt):
+        _check_binarize(self.binarize, self.likelihood)
         _check_unit_interval(Xt, self.likelihood)
 
     def _output_offset(self, mean):
@@ -420,7 +453,13 @@ class VAETransformer(BaseNeuralTransformer):
         if likelihood == "gaussian" and self.noise_variance != "learned":
             fixed_log_c = math.log(self.noise_variance)
 
+        binarize = self.binarize == "dynamic"
+
         def loss(module, xb, epoch):
+            if binarize:
+                # Dynamic binarization (Burda et al. 2016, Sec. 5): fresh binary
+                # targets x_b ~ Bernoulli(x) at every step, which the encoder sees too.
+                xb = bernoulli_rows(xb, noise_generator)  # (batch, n_features) of 0 and 1
             # float(): under autocast the network's outputs may be bfloat16 or float16;
             # the noise, the likelihood and the KL and their reductions stay float32.
             mean, log_var = (t.float() for t in module.encoder(xb))  # (batch, n_components)
@@ -451,8 +490,15 @@ class VAETransformer(BaseNeuralTransformer):
             self._defer_statistics(None, noise_variance_=c)
         # The encoder's statistics are computed now, as the collapse warning needs them.
         kl, codes = 0.0, []
+        binarizer = None
+        if self.binarize == "dynamic":  # the rows as training saw them: binarized
+            seed = self._spawn_seed(_BINARIZE, self._n_fit_calls - 1)
+            binarizer = torch.Generator(device=self.device_).manual_seed(seed)
         for i in range(0, Xt.shape[0], INFERENCE_ROWS):
-            mean, log_var = self.module_.encoder(Xt[i : i + INFERENCE_ROWS])
+            xb = Xt[i : i + INFERENCE_ROWS]
+            if binarizer is not None:
+                xb = bernoulli_rows(xb, binarizer)
+            mean, log_var = self.module_.encoder(xb)
             # Summed on the device, accumulated in float64 on the host (MPS has no float64).
             kl = kl + gaussian_kl(mean, log_var).sum(0).to("cpu", torch.float64)  # (n_components,)
             codes.append(mean.to("cpu", torch.float64).numpy())
