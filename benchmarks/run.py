@@ -34,6 +34,7 @@ BENCHMARKS = {
     "bench_peers": (["--quick"], [], True),
     "bench_article": (["--quick"], [], True),
     "bench_defaults": (["--quick"], [], False),
+    "bench_burda": (["--quick"], [], True),
 }
 
 
