@@ -96,9 +96,9 @@ def _svd_rows(A):
     """
     if A.shape[0] > A.shape[1]:
         A = torch.linalg.qr(A, mode="r").R  # (n_features, n_features)
-    # On CUDA torch's default SVD is a Jacobi method (gesvdj) whose float32
-    # tolerance lets components drift by ~1e-4 over a few merges; the QR-based
-    # gesvd keeps LAPACK's accuracy, and these matrices are small.
+    # On CUDA torch's default SVD is an iterative Jacobi method (gesvdj); gesvd
+    # is the QR-based algorithm of LAPACK, which the CPU and scikit-learn use,
+    # and these matrices are small (at most n_features + batch rows).
     driver = "gesvd" if A.is_cuda else None
     _, S, Vt = torch.linalg.svd(A, full_matrices=False, driver=driver)
     return S, Vt
