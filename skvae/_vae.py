@@ -159,7 +159,9 @@ class VAETransformer(BaseNeuralTransformer):
         as Bernoulli(x), afresh at every step and epoch, and the encoder and the
         likelihood both see those: dynamic binarization, as Burda et al. (2016)
         train on MNIST. The draws come from the estimator's own generator, so
-        they are reproducible from ``random_state``. The statistics computed at
+        they are reproducible from ``random_state``. With ``early_stopping``, the
+        validation rows are binarized afresh at every epoch too, so the stopping
+        rule sees a noisy estimate of the expected loss. The statistics computed at
         the end of fit (``kl_per_dimension_``, ``active_units_``) are taken on
         one such binarization of the training rows. Scores are of X as given:
         to report a log-likelihood as the literature does, binarize the test

@@ -19,23 +19,24 @@ LEVELS = np.linspace(0.0, 1.0, N_FEATURES, dtype=np.float32)
 
 
 class RecordingTrunk(nn.Module):
-    """An encoder trunk that keeps the rows it sees in training mode."""
+    """An encoder trunk that keeps the rows it sees: in training mode, and in eval mode."""
 
     seen = []
+    seen_eval = []
 
     def __init__(self, n_features=N_FEATURES):
         super().__init__()
         self.layer = nn.Linear(n_features, 8)
 
     def forward(self, x):
-        if self.training:
-            RecordingTrunk.seen.append(x.detach().cpu().clone())
+        kept = RecordingTrunk.seen if self.training else RecordingTrunk.seen_eval
+        kept.append(x.detach().cpu().clone())
         return torch.tanh(self.layer(x))
 
 
 def fit_recording(X, **params):
     """Fit a bernoulli VAE with dynamic binarization; return it and the rows its encoder saw."""
-    RecordingTrunk.seen = []
+    RecordingTrunk.seen, RecordingTrunk.seen_eval = [], []
     params = {"max_iter": 3, "random_state": 0, "batch_size": X.shape[0],
               "binarize": "dynamic", "device": "cpu", **params}  # fmt: skip
     vae = VAETransformer(2, encoder=RecordingTrunk, likelihood="bernoulli", **params)
@@ -137,6 +138,20 @@ def test_binarize_works_under_bfloat16(grey):
     vae, seen = fit_recording(grey, precision="bfloat16")
     assert set(np.unique(torch.cat(seen).float().numpy())) <= {0.0, 1.0}
     assert np.isfinite(vae.loss_curve_).all()
+
+
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_fit_shows_the_encoder_binary_rows_only(grey, early_stopping):
+    # The loss before training, the validation loss and the statistics at the end of
+    # fit (eval mode) see binarized rows too, as training does.
+    vae, seen = fit_recording(grey, early_stopping=early_stopping, batch_size=40, max_iter=2)
+    seen_eval = RecordingTrunk.seen_eval
+    assert seen_eval  # the loss before training and the statistics, at least
+    for rows in [*seen, *seen_eval]:
+        assert set(np.unique(rows.numpy())) <= {0.0, 1.0}
+    if early_stopping:
+        assert any(len(rows) == 40 for rows in seen_eval)  # the 10% held out
+        assert len(vae.validation_scores_) == 2 and np.isfinite(vae.validation_scores_).all()
 
 
 @pytest.mark.mnist
