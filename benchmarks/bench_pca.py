@@ -1,4 +1,4 @@
-"""Time skvae.PCA against sklearn.decomposition.PCA, solver by solver.
+"""Time skvae.PCA against sklearn's PCA solver by solver, and against IncrementalPCA.
 
 Run from the repository root::
 
@@ -11,7 +11,10 @@ Data: MNIST from ``../shared/data/mnist.npz`` relative to the repository root
 same shape when it is absent. Three contenders, interleaved round by round in
 an alternating order: scikit-learn on the numpy array, skvae on the numpy
 array (its numpy/scipy kernels) and skvae on a CPU tensor sharing the array's
-memory (its torch kernels). Ratios are skvae / sklearn (below 1 means skvae is
+memory (its torch kernels). The row ``incremental`` feeds the same consecutive
+batches to sklearn's ``IncrementalPCA.partial_fit`` and to skvae's
+``PCA.partial_fit`` (IncrementalPCA's default batch, 5 x n_features rows, at
+most a quarter of the rows). Ratios are skvae / sklearn (below 1 means skvae is
 faster), of the minimum and of the median over the rounds. With ``--threads
 1`` the times are process CPU times (``time.process_time``) with torch and
 every BLAS held to one thread, which a busy shared machine disturbs least;
@@ -38,7 +41,7 @@ import skvae
 
 REPO = Path(__file__).resolve().parents[1]
 MNIST = Path(os.environ.get("SKVAE_MNIST", REPO.parent / "shared" / "data" / "mnist.npz"))
-SOLVERS = ["full", "covariance_eigh", "arpack", "randomized", "auto"]
+SOLVERS = ["full", "covariance_eigh", "arpack", "randomized", "auto", "incremental"]
 # transform takes tens of milliseconds, where timer noise is relatively larger.
 TRANSFORM_REPEATS = 5
 ACCURACY_SEEDS = 3
@@ -103,6 +106,36 @@ def accuracy(fitted, make, X, exact, solver):
     return np.mean(errors)
 
 
+def incremental_batch(n_samples, n_features, n_components):
+    """Rows per batch: IncrementalPCA's default 5 x n_features, at most a quarter of the
+    rows (so that at least four batches merge), at least n_components."""
+    return max(n_components, min(5 * n_features, n_samples // 4))
+
+
+def batch_by_batch(model, X, batch):
+    """``partial_fit`` on consecutive batches of ``batch`` rows, as a stream is fed."""
+    for start in range(0, X.shape[0], batch):
+        model.partial_fit(X[start : start + batch])
+    return model
+
+
+def fit_contenders(X, T, n_components, solver):
+    """sklearn, skvae on the array and skvae on the tensor: fits of one solver."""
+    if solver == "incremental":
+        batch = incremental_batch(*X.shape, n_components)
+        return [
+            lambda: batch_by_batch(decomposition.IncrementalPCA(n_components), X, batch),
+            lambda: batch_by_batch(skvae.PCA(n_components), X, batch),
+            lambda: batch_by_batch(skvae.PCA(n_components), T, batch),
+        ]
+    kw = dict(n_components=n_components, svd_solver=solver, random_state=0)
+    return [
+        lambda: decomposition.PCA(**kw).fit(X),
+        lambda: skvae.PCA(**kw).fit(X),
+        lambda: skvae.PCA(**kw).fit(T),
+    ]
+
+
 def bench(X, n_components, repeats, settle_s, clock, solvers=SOLVERS):
     T = torch.from_numpy(X)  # shares X's memory
     exact = exact_variances(X)
@@ -110,14 +143,7 @@ def bench(X, n_components, repeats, settle_s, clock, solvers=SOLVERS):
     for solver in solvers:
         kwargs = dict(n_components=n_components, svd_solver=solver)
         fits, (ref, ours, ours_t) = interleaved(
-            [
-                lambda kw=kwargs: decomposition.PCA(**kw, random_state=0).fit(X),
-                lambda kw=kwargs: skvae.PCA(**kw, random_state=0).fit(X),
-                lambda kw=kwargs: skvae.PCA(**kw, random_state=0).fit(T),
-            ],
-            repeats,
-            settle_s,
-            clock,
+            fit_contenders(X, T, n_components, solver), repeats, settle_s, clock
         )
         transforms, (Z_ref, Z, _) = interleaved(
             [
@@ -133,12 +159,17 @@ def bench(X, n_components, repeats, settle_s, clock, solvers=SOLVERS):
         err_ours = np.linalg.norm(ours.inverse_transform(Z) - X)
         make_sk = lambda s, kw=kwargs: decomposition.PCA(**kw, random_state=s)  # noqa: E731
         make_us = lambda s, kw=kwargs: skvae.PCA(**kw, random_state=s)  # noqa: E731
-        acc_sk = accuracy(ref, make_sk, X, exact, solver)
-        acc_us = accuracy(ours, make_us, X, exact, solver)
+        if solver == "incremental":
+            acc_sk, acc_us = variance_error(ref, exact), variance_error(ours, exact)
+            used = f"batches of {incremental_batch(*X.shape, n_components)} rows"
+        else:
+            acc_sk = accuracy(ref, make_sk, X, exact, solver)
+            acc_us = accuracy(ours, make_us, X, exact, solver)
+            used = ours._fit_svd_solver
         rows.append(
             dict(
                 solver=solver,
-                used=ours._fit_svd_solver,
+                used=used,
                 fits=fits,
                 transforms=transforms,
                 d_evr=d_evr,
@@ -161,7 +192,7 @@ def report(title, rows):
     print(header)
     print("-" * len(header))
     for r in rows:
-        used = r["used"] if r["solver"] == "auto" else ""
+        used = r["used"] if r["solver"] in ("auto", "incremental") else ""
         (f_sk, f_us, f_t), (t_sk, t_us, t_t) = r["fits"], r["transforms"]
         print(
             f"{r['solver']:<16}{used:<17}{f_sk.min():>9.3f}{f_us.min():>10.3f}"
@@ -181,7 +212,10 @@ def json_rows(rows, clock_name):
         (f_sk, f_us, f_t), (t_sk, t_us, t_t) = r["fits"], r["transforms"]
         out.append(
             {
-                "solver": r["solver"] + (f" (-> {r['used']})" if r["solver"] == "auto" else ""),
+                "solver": {
+                    "auto": f"auto (-> {r['used']})",
+                    "incremental": f"incremental: partial_fit on {r['used']}",
+                }.get(r["solver"], r["solver"]),
                 f"fit sklearn s min ({clock_name})": f_sk.min(),
                 "fit skvae s min": f_us.min(),
                 "fit skvae/sklearn min": f_us.min() / f_sk.min(),
@@ -266,8 +300,12 @@ def main():
         f"skvae.PCA against sklearn.decomposition.PCA per solver, {repeats} interleaved "
         f"round(s), {clock_name} time, {args.settle} s idle before each call. Ratios below 1: "
         "skvae faster. 'tensor': skvae on a CPU tensor sharing the array's memory (its torch "
-        "kernels). Variance error: largest error of the explained variances relative to the "
-        "exact eigenvalues (float64)."
+        "kernels). 'incremental': sklearn's IncrementalPCA against skvae.PCA, both fed the "
+        "same consecutive batches through partial_fit (IncrementalPCA's default batch of "
+        "5 x n_features rows, at most a quarter of the rows so that at least four batches "
+        "merge); the 'sklearn' columns of that row are IncrementalPCA's. Variance error: "
+        "largest error of the explained variances relative to the exact eigenvalues "
+        "(float64), divided by the largest."
         + (
             " Quick size: 2000 MNIST rows and a 200x2000 wide matrix, one round."
             if args.quick
