@@ -59,13 +59,20 @@ def run_meta(quick, data=None, **extra):
 
 
 def _commit():
-    """`` (commit abc1234)`` when the benchmarks run from a git checkout, else ``''``.
+    """`` (commit abc1234)`` when the benchmarks run from a git checkout, else ``''``."""
+    commit = commit_id()
+    return f" (commit {commit.replace(' (modified)', ', modified')})" if commit else ""
+
+
+def commit_id():
+    """The checkout's short commit, ``'abc1234 (modified)'`` when skvae/ has uncommitted
+    changes, ``''`` outside a git checkout.
 
     ``$SKVAE_COMMIT`` names it for a copy of the tree whose git metadata is not
     the code's (a machine the tree was sent to).
     """
     if os.environ.get("SKVAE_COMMIT"):
-        return f" (commit {os.environ['SKVAE_COMMIT']})"
+        return os.environ["SKVAE_COMMIT"]
     try:
         out = subprocess.run(
             ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
@@ -77,7 +84,7 @@ def _commit():
         ["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no", "skvae"],
         capture_output=True, text=True, timeout=10,
     ).stdout.strip()  # fmt: skip
-    return f" (commit {out.stdout.strip()}{', modified' if dirty else ''})"
+    return out.stdout.strip() + (" (modified)" if dirty else "")
 
 
 def write_json(path, title, description, meta, tables):

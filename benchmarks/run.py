@@ -2,7 +2,11 @@
 
 Each benchmark writes ``benchmarks/results/NAME.json`` (and PNGs beside it)
 in the format ``docs/results_page.py`` renders into the docs' results page;
-this script adds ``run.json``: what ran, at which size, how long it took.
+this script keeps ``run.json``: for each size (quick, full) and benchmark its
+latest run (date, seconds, status, commit). A run with ``--only`` updates
+its own entries and keeps the others, so a full run done in pieces, on
+different days, shows every piece and their total. Before running, it prints
+the plan: what will run and how long each piece took the last time.
 MNIST is read from ``--data``, else ``$SKVAE_MNIST``, else
 ``../shared/data/mnist.npz`` relative to the repository; when it is absent the
 benchmarks that need it are written as skipped entries. Nothing is downloaded.
@@ -10,11 +14,14 @@ benchmarks that need it are written as skipped entries. Nothing is downloaded.
 Usage::
 
     python benchmarks/run.py --quick              # minutes: subsets, few epochs
-    python benchmarks/run.py                      # the full sizes
+    python benchmarks/run.py                      # the full sizes (hours on 2 cores)
+    python benchmarks/run.py --only bench_pca     # one piece of the full run
+    python benchmarks/run.py --plan               # print the plan, run nothing
     python benchmarks/run.py --quick --only bench_peers bench_article
 """
 
 import argparse
+import datetime
 import json
 import os
 import subprocess
@@ -22,7 +29,7 @@ import sys
 import time
 from pathlib import Path
 
-from _results import mnist_path, run_meta, write_json
+from _results import commit_id, mnist_path, run_meta, write_json
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -36,6 +43,73 @@ BENCHMARKS = {
     "bench_defaults": (["--quick"], [], False),
     "bench_burda": (["--quick"], [], True),
 }
+SIZES = ("full", "quick")
+TABLE_TITLE = "{size} run: the latest run of each benchmark"
+
+
+def read_history(path):
+    """``{(size, benchmark): entry}`` of an earlier ``run.json``; empty when there is none.
+
+    Reads this script's tables, and those of its earlier format (one table,
+    each row with its size) too.
+    """
+    if not path.exists():
+        return {}
+    history = {}
+    for table in json.loads(path.read_text()).get("tables", []):
+        for row in table.get("rows", []):
+            if row.get("benchmark") in BENCHMARKS and row.get("size") in SIZES:
+                history[row["size"], row["benchmark"]] = row
+    return history
+
+
+def plan(names, size, history):
+    """Lines saying what will run and how long each piece took at this size last time."""
+    lines, known, unknown = [f"plan ({size} size):"], 0, []
+    for name in names:
+        last = history.get((size, name))
+        if last and isinstance(last.get("seconds"), (int, float)):
+            known += last["seconds"]
+            when = f"{last.get('date (UTC)', '?')}, {last.get('status', '?')}"
+            lines.append(f"  {name}: about {last['seconds']} s (its last {size} run: {when})")
+        else:
+            unknown.append(name)
+            lines.append(f"  {name}: no earlier {size} run recorded, time unknown")
+    total = f"about {known} s ({known / 60:.0f} min)"
+    if unknown:
+        total += f" plus {', '.join(unknown)}, never timed at this size"
+    lines.append(f"  estimate: {total}")
+    return lines
+
+
+def summary_tables(history):
+    """One table per size: every benchmark, its latest run or 'not run yet', and the total."""
+    tables = []
+    for size in SIZES:
+        rows, total, ran = [], 0, 0
+        for name in BENCHMARKS:
+            entry = history.get((size, name))
+            if entry is None:
+                rows.append({"benchmark": name, "size": size, "status": "not run yet"})
+                continue
+            rows.append(entry)
+            if isinstance(entry.get("seconds"), (int, float)):
+                total += entry["seconds"]
+                ran += 1
+        if not ran and all(r["status"] == "not run yet" for r in rows):
+            rows.append({"benchmark": "total", "size": size, "status": "never run"})
+        else:
+            rows.append(
+                {
+                    "benchmark": "total",
+                    "size": size,
+                    "status": f"{ran} of {len(BENCHMARKS)} benchmarks timed",
+                    "seconds": total,
+                    "minutes": round(total / 60, 1),
+                }
+            )
+        tables.append((TABLE_TITLE.format(size=size.capitalize()), rows))
+    return tables
 
 
 def main():
@@ -44,28 +118,35 @@ def main():
     parser.add_argument("--only", nargs="+", choices=list(BENCHMARKS), help="run only these")
     parser.add_argument("--data", default=None, help="mnist.npz (default: ../shared/data)")
     parser.add_argument("--out", default=str(RESULTS), help="results folder")
+    parser.add_argument("--plan", action="store_true", help="print the plan, run nothing")
     args = parser.parse_args()
     data = mnist_path(args.data)
     out = Path(args.out)
+    size = "quick" if args.quick else "full"
+    names = args.only or list(BENCHMARKS)
+    summary_path = out / "run.json"
+    history = read_history(summary_path)
+    print("\n".join(plan(names, size, history)), flush=True)
+    if args.plan:
+        return
     out.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, SKVAE_MNIST=str(data), PYTHONUNBUFFERED="1")  # progress as it comes
-    summary_path = out / "run.json"
-    previous = {}
-    if summary_path.exists():  # keep the entries of benchmarks not run this time
-        tables = json.loads(summary_path.read_text()).get("tables", [])
-        previous = {row["benchmark"]: row for t in tables for row in t["rows"]}
-    rows = dict(previous)
+    commit = commit_id()
     failed = []
     start_all = time.perf_counter()
-    for name in args.only or BENCHMARKS:
+    for name in names:
         quick_args, full_args, needs_mnist = BENCHMARKS[name]
         target = out / f"{name}.json"
-        size = "quick" if args.quick else "full"
+        entry = {
+            "benchmark": name,
+            "size": size,
+            "date (UTC)": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M"),
+        }
         if needs_mnist and not data.exists():
             message = f"MNIST not found at {data}; pass --data or set SKVAE_MNIST."
             print(f"{name}: skipped: {message}")
             write_json(target, name, f"Skipped: {message}", run_meta(args.quick, data), [])
-            rows[name] = {"benchmark": name, "size": size, "status": "skipped (no MNIST)"}
+            history[size, name] = {**entry, "status": "skipped (no MNIST)", "commit": commit}
             continue
         command = [sys.executable, str(HERE / f"{name}.py")]
         command += (quick_args if args.quick else full_args) + ["--json", str(target)]
@@ -79,21 +160,25 @@ def main():
         if code:
             failed.append(name)
         print(f"=== {name}: {status}, {seconds:.0f} s", flush=True)
-        rows[name] = {"benchmark": name, "size": size, "status": status, "seconds": round(seconds)}
+        history[size, name] = {**entry, "status": status, "seconds": round(seconds),
+                               "commit": commit}  # fmt: skip
     total = time.perf_counter() - start_all
     print(f"\nall: {total:.0f} s ({total / 60:.1f} min)")
-    meta = run_meta(args.quick, data, **{"this run's total seconds": round(total)})
-    description = (
-        "The last run of `python benchmarks/run.py"
+    meta = run_meta(args.quick, data, **{"this invocation's seconds": round(total)})
+    meta["this invocation"] = (
+        "python benchmarks/run.py"
         + (" --quick" if args.quick else "")
         + (f" --only {' '.join(args.only)}" if args.only else "")
-        + "`, each benchmark in a fresh process, one at a time. Quick runs use subsets and "
-        "few epochs (each benchmark's description says which); the full run uses the "
-        "published sizes."
     )
-    write_json(
-        summary_path, "Benchmark run", description, meta, [("Benchmarks", list(rows.values()))]
+    description = (
+        "Each benchmark runs in a fresh process, one at a time, by `python benchmarks/run.py` "
+        "(`--quick`: subsets and few epochs, each benchmark's description says which; "
+        "without it, the published sizes). The tables keep each benchmark's latest run at "
+        "each size, with its date, seconds and commit, whichever invocation ran it: a full "
+        "run done in pieces (`--only`) shows every piece, and the total is their sum. The "
+        "facts below are those of the latest invocation."
     )
+    write_json(summary_path, "Benchmark runs", description, meta, summary_tables(history))
     if failed:
         sys.exit(f"failed: {', '.join(failed)}")
 

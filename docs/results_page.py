@@ -66,6 +66,8 @@ def write_results_page(results_dir, out):
     """Write the Markdown body of the results page to ``out``; returns its text."""
     results_dir, out = Path(results_dir), Path(out)
     files = sorted(results_dir.glob("*.json")) if results_dir.is_dir() else []
+    # run.json first: which runs the sections come from, and how long each took.
+    files.sort(key=lambda p: p.name != "run.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     if files:
         parts = [f"Generated from {len(files)} file(s) in `benchmarks/results/`.", ""]
