@@ -11,10 +11,20 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+from sklearn.exceptions import ConvergenceWarning
+
+from skvae import VAETransformer
+
 REPO = Path(__file__).resolve().parents[1]
 RUN = REPO / "benchmarks" / "run.py"
 sys.path.insert(0, str(REPO / "docs"))
+sys.path.insert(0, str(REPO / "benchmarks"))
 
+import _peers_vae  # noqa: E402
+import bench_peers  # noqa: E402
 from results_page import write_results_page  # noqa: E402
 
 
@@ -89,3 +99,45 @@ def test_run_in_pieces_keeps_every_piece_and_their_total(tmp_path):
     assert full["total"]["status"].startswith("1 of ")
     assert sizes["quick"]["bench_pca"]["seconds"] == 60  # the other size, untouched
     assert sizes["quick"]["total"]["seconds"] == 60
+
+
+def test_peers_elbo_agrees_with_skvae_score():
+    """The ELBO that bench_peers reads from every contender is skvae's score on skvae's model.
+
+    bench_peers computes the peers' ELBO itself (closed-form KL); skvae's
+    ``score`` estimates the KL by its draws. Both estimate the same mean, so they
+    must agree within the Monte-Carlo error, bounded here by three standard
+    errors of the per-row scores (their spread over rows is larger than the
+    spread over draws alone).
+    """
+    X = (load_digits().data[:400] / 16.0).astype(np.float32)
+    est = VAETransformer(4, hidden_layer_sizes=(32,), likelihood="bernoulli", max_iter=30,
+                         n_score_samples=100, device="cpu", random_state=0)  # fmt: skip
+    with pytest.warns(ConvergenceWarning):  # 30 epochs: stopped by max_iter
+        est.fit(X)
+    decoder = est.module_.decoder
+    ours = _peers_vae.bernoulli_elbo(
+        est.module_.encoder, _peers_vae._logit_log_lik(decoder), X, draws=100
+    )
+    per_row = est.score_samples(X)
+    assert abs(ours - per_row.mean()) < 3 * per_row.std() / np.sqrt(len(X))
+
+
+def test_peers_verdicts_say_missed_plainly():
+    row = lambda name, ratio: {"contender": name, "cpu x minimal loop": ratio}  # noqa: E731
+    rows = [row("minimal torch loop", 1.0), row("skvae VAETransformer", 1.2),
+            row("PyOD VAE", 1.5), row("skorch NeuralNet", 1.1)]  # fmt: skip
+    said, missed = bench_peers.verdicts(rows, {"Pyro SVI": "not installed"})
+    assert missed
+    assert said[0] == (
+        "skvae / minimal loop (CPU time, 1 thread, median): 1.20x, goal <= 1.0x: MISSED."
+    )
+    assert said[1] == "faster than every peer: MISSED (not faster than skorch NeuralNet)."
+    assert said[2] == "missing peers: Pyro SVI."
+    rows[1]["cpu x minimal loop"] = 0.9
+    said, missed = bench_peers.verdicts(rows, {})
+    assert not missed
+    assert said == [
+        "skvae / minimal loop (CPU time, 1 thread, median): 0.90x, goal <= 1.0x: met.",
+        "faster than every peer: met.",
+    ]
