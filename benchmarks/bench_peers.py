@@ -342,7 +342,7 @@ def run_suite(name, contenders, X, n_epochs, n_rounds, check, title, profile, wi
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="6000 rows, 2 epochs, 5 rounds")
+    parser.add_argument("--quick", action="store_true", help="6000 rows, 2 epochs, 3 rounds")
     parser.add_argument("--data", default=None, help="mnist.npz (default: ../shared/data)")
     parser.add_argument("--json", default=None, help="write the results here")
     parser.add_argument("--models", default="ae,vae", help="comma-separated: ae, vae")
@@ -366,7 +366,7 @@ def main():
     models = args.models.split(",")
     if set(models) - {"ae", "vae"}:
         parser.error(f"--models takes ae and/or vae, got {args.models!r}")
-    n_rows, n_epochs, n_rounds = (6000, 2, 5) if args.quick else (60000, 3, 5)
+    n_rows, n_epochs, n_rounds = (6000, 2, 3) if args.quick else (60000, 3, 5)
     n_rows, n_epochs = args.rows or n_rows, args.epochs or n_epochs
     n_rounds = args.rounds or n_rounds
     path = mnist_path(args.data)

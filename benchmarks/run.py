@@ -112,6 +112,21 @@ def summary_tables(history):
     return tables
 
 
+def write_summary(path, history, quick, data, invocation, start):
+    """Write run.json: the tables of :func:`summary_tables`, the facts of this invocation."""
+    meta = run_meta(quick, data, **{"this invocation": invocation})
+    meta["this invocation's seconds so far"] = round(time.perf_counter() - start)
+    description = (
+        "Each benchmark runs in a fresh process, one at a time, by `python benchmarks/run.py` "
+        "(`--quick`: subsets and few epochs, each benchmark's description says which; "
+        "without it, the published sizes). The tables keep each benchmark's latest run at "
+        "each size, with its date, seconds (wall clock) and commit, whichever invocation ran "
+        "it: a full run done in pieces (`--only`) shows every piece, and the total is their "
+        "sum. The facts below are those of the latest invocation."
+    )
+    write_json(path, "Benchmark runs", description, meta, summary_tables(history))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="subsets and few epochs")
@@ -132,6 +147,11 @@ def main():
     out.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, SKVAE_MNIST=str(data), PYTHONUNBUFFERED="1")  # progress as it comes
     commit = commit_id()
+    invocation = (
+        "python benchmarks/run.py"
+        + (" --quick" if args.quick else "")
+        + (f" --only {' '.join(args.only)}" if args.only else "")
+    )
     failed = []
     start_all = time.perf_counter()
     for name in names:
@@ -147,38 +167,25 @@ def main():
             print(f"{name}: skipped: {message}")
             write_json(target, name, f"Skipped: {message}", run_meta(args.quick, data), [])
             history[size, name] = {**entry, "status": "skipped (no MNIST)", "commit": commit}
-            continue
-        command = [sys.executable, str(HERE / f"{name}.py")]
-        command += (quick_args if args.quick else full_args) + ["--json", str(target)]
-        if needs_mnist:
-            command += ["--data", str(data)]
-        print(f"\n=== {name}: {' '.join(command[1:])}", flush=True)
-        start = time.perf_counter()
-        code = subprocess.run(command, env=env).returncode
-        seconds = time.perf_counter() - start
-        status = "ok" if code == 0 else f"failed (exit {code})"
-        if code:
-            failed.append(name)
-        print(f"=== {name}: {status}, {seconds:.0f} s", flush=True)
-        history[size, name] = {**entry, "status": status, "seconds": round(seconds),
-                               "commit": commit}  # fmt: skip
+        else:
+            command = [sys.executable, str(HERE / f"{name}.py")]
+            command += (quick_args if args.quick else full_args) + ["--json", str(target)]
+            if needs_mnist:
+                command += ["--data", str(data)]
+            print(f"\n=== {name}: {' '.join(command[1:])}", flush=True)
+            start = time.perf_counter()
+            code = subprocess.run(command, env=env).returncode
+            seconds = time.perf_counter() - start
+            status = "ok" if code == 0 else f"failed (exit {code})"
+            if code:
+                failed.append(name)
+            print(f"=== {name}: {status}, {seconds:.0f} s", flush=True)
+            history[size, name] = {**entry, "status": status, "seconds": round(seconds),
+                                   "commit": commit}  # fmt: skip
+        # After every piece, so that an interrupted run keeps the pieces it finished.
+        write_summary(summary_path, history, args.quick, data, invocation, start_all)
     total = time.perf_counter() - start_all
     print(f"\nall: {total:.0f} s ({total / 60:.1f} min)")
-    meta = run_meta(args.quick, data, **{"this invocation's seconds": round(total)})
-    meta["this invocation"] = (
-        "python benchmarks/run.py"
-        + (" --quick" if args.quick else "")
-        + (f" --only {' '.join(args.only)}" if args.only else "")
-    )
-    description = (
-        "Each benchmark runs in a fresh process, one at a time, by `python benchmarks/run.py` "
-        "(`--quick`: subsets and few epochs, each benchmark's description says which; "
-        "without it, the published sizes). The tables keep each benchmark's latest run at "
-        "each size, with its date, seconds and commit, whichever invocation ran it: a full "
-        "run done in pieces (`--only`) shows every piece, and the total is their sum. The "
-        "facts below are those of the latest invocation."
-    )
-    write_json(summary_path, "Benchmark runs", description, meta, summary_tables(history))
     if failed:
         sys.exit(f"failed: {', '.join(failed)}")
 
