@@ -276,14 +276,18 @@ class VAETransformer(BaseNeuralTransformer):
         another device) it is computed in fit.
     kl_per_dimension_ : ndarray of shape (n_components,)
         KL(q(z_j|x) || N(0, 1)) per latent dimension, averaged over the training
-        data: the nats each dimension spends encoding x.
+        data: the nats each dimension spends encoding x. Made like a learned
+        ``noise_variance_``: on first read when fit trained on X's own memory.
     active_units_ : ndarray of bool of shape (n_components,)
         Whether each dimension is active: Var_x(E_q[z_j]) > 0.01 on the training data
-        (Burda et al. 2016, Sec. 5.2).
+        (Burda et al. 2016, Sec. 5.2). Made on first read, as ``kl_per_dimension_``.
     n_active_units_ : int
         Number of active units. Inactive ones have collapsed to the prior; a few
         is how a VAE leaves out dimensions the data do not need, none is warned
-        about (:class:`~skvae.exceptions.PosteriorCollapseWarning`).
+        about (:class:`~skvae.exceptions.PosteriorCollapseWarning`). Made on first
+        read, as ``kl_per_dimension_``; fit itself encodes only as many rows as
+        it takes to prove a unit active (usually the first 8192), so the warning
+        is exact.
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (n_features,)
@@ -480,35 +484,27 @@ class VAETransformer(BaseNeuralTransformer):
         return loss
 
     noise_variance_ = fit_statistic()
+    kl_per_dimension_ = fit_statistic()
+    active_units_ = fit_statistic()
+    n_active_units_ = fit_statistic()
 
     def _after_fit(self, Xt, incremental):
         # What inference reads: the model as fitted, not the parameters as they
         # may have been set since.
         self.likelihood_ = self.likelihood
-        if self.likelihood == "gaussian" and self.noise_variance == "learned":
-            self._defer_statistics(Xt)  # a pass through the decoder: on first use
-        else:
-            c = None if self.likelihood != "gaussian" else float(self.noise_variance)
-            self._defer_statistics(None, noise_variance_=c)
-        # The encoder's statistics are computed now, as the collapse warning needs them.
-        kl, codes = 0.0, []
-        binarizer = None
-        if self.binarize == "dynamic":  # the rows as training saw them: binarized
-            seed = self._spawn_seed(_BINARIZE, self._n_fit_calls - 1)
-            binarizer = torch.Generator(device=self.device_).manual_seed(seed)
-        for i in range(0, Xt.shape[0], INFERENCE_ROWS):
-            xb = Xt[i : i + INFERENCE_ROWS]
-            if binarizer is not None:
-                xb = bernoulli_rows(xb, binarizer)
-            mean, log_var = self.module_.encoder(xb)
-            # Summed on the device, accumulated in float64 on the host (MPS has no float64).
-            kl = kl + gaussian_kl(mean, log_var).sum(0).to("cpu", torch.float64)  # (n_components,)
-            codes.append(mean.to("cpu", torch.float64).numpy())
-        self.kl_per_dimension_ = (kl / Xt.shape[0]).numpy()
-        activity = np.concatenate(codes).var(0)  # (n_components,): Var_x(E_q[z_j])
-        self.active_units_ = activity > _ACTIVE_UNIT_THRESHOLD
-        self.n_active_units_ = int(self.active_units_.sum())
-        if self.n_active_units_ == 0 and not incremental:
+        known = {}
+        if self.likelihood != "gaussian":
+            known["noise_variance_"] = None
+        elif self.noise_variance != "learned":
+            known["noise_variance_"] = float(self.noise_variance)
+        if not incremental:
+            # The collapse warning needs to know now whether any unit is active; with
+            # the training rows kept for later, a first block of rows usually tells.
+            known.update(self._encoder_statistics(Xt, until_active=self._borrowed_rows))
+        # Rows are kept only for what is still to compute.
+        pending = not {"noise_variance_", "n_active_units_"} <= known.keys()
+        self._defer_statistics(Xt if pending else None, **known)
+        if not incremental and known.get("n_active_units_") == 0:
             warnings.warn(
                 f"The posterior of {type(self).__name__} collapsed to its prior: 0 of "
                 f"{self.n_components} latent units are active (the variance of every "
@@ -518,8 +514,51 @@ class VAETransformer(BaseNeuralTransformer):
                 stacklevel=caller_stacklevel(),
             )
 
+    def _encoder_statistics(self, Xt, until_active=False):
+        """``kl_per_dimension_``, ``active_units_`` and ``n_active_units_`` of the rows ``Xt``.
+
+        One encoder pass, block by block. ``until_active=True`` stops as soon as the
+        blocks seen prove a unit active, and then returns an empty dict: over the m
+        rows seen, m Var_m(g_j) = min_c sum (g_j(x) - c)² <= n Var_n(g_j), the
+        same sum over all n rows, so Var_m(g_j) > threshold * n / m implies
+        Var_n(g_j) > threshold, whatever the other rows. With dynamic binarization
+        the rows are binarized as training saw them, by draws fixed by the fit call,
+        so a later pass sees the same rows.
+        """
+        n = Xt.shape[0]
+        kl, codes, seen = 0.0, [], 0
+        binarizer = None
+        if self.binarize == "dynamic":
+            seed = self._spawn_seed(_BINARIZE, self._n_fit_calls - 1)
+            binarizer = torch.Generator(device=self.device_).manual_seed(seed)
+        for i in range(0, n, INFERENCE_ROWS):
+            xb = Xt[i : i + INFERENCE_ROWS]
+            if binarizer is not None:
+                xb = bernoulli_rows(xb, binarizer)
+            mean, log_var = self.module_.encoder(xb)
+            # Summed on the device, accumulated in float64 on the host (MPS has no float64).
+            kl = kl + gaussian_kl(mean, log_var).sum(0).to("cpu", torch.float64)  # (n_components,)
+            codes.append(mean.to("cpu", torch.float64).numpy())
+            seen += mean.shape[0]
+            if until_active and seen < n:
+                activity = np.concatenate(codes).var(0)  # (n_components,) over the rows seen
+                if (activity * seen > _ACTIVE_UNIT_THRESHOLD * n).any():
+                    return {}
+        activity = np.concatenate(codes).var(0)  # (n_components,): Var_x(E_q[z_j])
+        active = activity > _ACTIVE_UNIT_THRESHOLD
+        return {
+            "kl_per_dimension_": (kl / n).numpy(),
+            "active_units_": active,
+            "n_active_units_": int(active.sum()),
+        }
+
     def _compute_statistics(self, Xt):
-        return {"noise_variance_": self._fitted_noise_variance(Xt)}
+        computed = {}
+        if "noise_variance_" not in self._statistics:
+            computed["noise_variance_"] = self._fitted_noise_variance(Xt)
+        if "n_active_units_" not in self._statistics:
+            computed.update(self._encoder_statistics(Xt))
+        return computed
 
     def _fitted_noise_variance(self, Xt):
         """The learned c: E_q ||x - f(z)||² / d over the training data, one draw of z per row."""

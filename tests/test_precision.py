@@ -285,3 +285,30 @@ def test_squared_spread_is_the_summed_variance(mnist_rows):
     X = torch.as_tensor(mnist_rows[0][:3000])
     expected = float(torch.var(X.double(), dim=0, correction=0).sum())
     assert squared_spread(X, X.mean(0), rows=1000) == pytest.approx(expected, rel=1e-5)
+
+
+def test_vae_encoder_statistics_wait_for_first_use_and_match_an_eager_fit(digits, monkeypatch):
+    X = np.concatenate([digits] * 5).astype(np.float32)  # 8985 rows: two encoder blocks
+    lazy = VAETransformer(4, likelihood="bernoulli", **FAST)
+    calls = count_statistics_passes(lazy, monkeypatch)
+    fit_quietly(lazy, X)
+    assert calls == []  # fit proved a unit active on its first block and stopped there
+    eager = fit_quietly(VAETransformer(4, likelihood="bernoulli", **FAST), X.astype(np.float64))
+    assert lazy.n_active_units_ == eager.n_active_units_ > 0
+    assert calls == [X.shape]
+    np.testing.assert_array_equal(lazy.active_units_, eager.active_units_)
+    np.testing.assert_array_equal(lazy.kl_per_dimension_, eager.kl_per_dimension_)
+    activity = lazy.transform(X).var(0)
+    np.testing.assert_array_equal(lazy.active_units_, activity > 0.01)
+
+
+def test_vae_collapse_is_warned_from_every_row_when_no_block_proves_a_unit_active(digits):
+    # c = 1 on digits / 16: nothing is worth encoding, so no block proves a unit
+    # active, fit encodes all rows, and the warning agrees with the attributes.
+    X = np.concatenate([digits] * 5).astype(np.float32)
+    vae = VAETransformer(3, noise_variance=1.0, **{**FAST, "max_iter": 2})
+    with pytest.warns(PosteriorCollapseWarning, match=r"0 of 3 latent units are active"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            vae.fit(X)
+    assert vae.n_active_units_ == 0 and vae.kl_per_dimension_.shape == (3,)
