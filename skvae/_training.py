@@ -107,17 +107,63 @@ def check_precision(precision, device, estimator_name):
         )
 
 
-def _mixed_precision(precision, device):
-    """The autocast context of the training steps and the gradient scaler, or None."""
+def _mixed_precision(precision, module, device):
+    """The autocast context of the training steps, working copies and gradient scaler.
+
+    None for the last two in float32.
+    """
     if precision == "float32":
-        return contextlib.nullcontext(), None
+        return contextlib.nullcontext(), None, None
     dtype = torch.bfloat16 if precision == "bfloat16" else torch.float16
+    # Autocast still casts the inputs of the products and keeps the ops it lists
+    # (reductions, softmax, losses) in float32.
     autocast = torch.autocast(device.type, dtype=dtype)
     # float16's range ends at 65504 and small gradients underflow: the loss is scaled
     # up before backward, the gradients down before the step, which is skipped when
     # they overflowed. bfloat16 has float32's range and needs no scaling.
     scaler = torch.amp.GradScaler(device.type) if precision == "float16" else None
-    return autocast, scaler
+    return autocast, _WorkingCopies(module, dtype), scaler
+
+
+class _WorkingCopies:
+    """Low-precision copies of a module's float32 parameters for mixed-precision steps.
+
+    Autocast alone casts every weight to the low dtype in each step's forward pass
+    and every gradient back in its backward pass: one small kernel and one autograd
+    node per tensor and step. Here the forward and backward passes run on copies
+    made once and refreshed after each optimizer step, and their gradients come back
+    to the float32 parameters in one loop. The arithmetic is autocast's: products
+    of rounded weights, float32 master weights that the optimizer updates.
+    Parameters already in the low dtype (or not floating point) are left alone.
+    """
+
+    def __init__(self, module, dtype):
+        self.params = [p for p in module.parameters() if p.is_floating_point() and p.dtype != dtype]
+        self.masters = [p.data for p in self.params]
+        self.copies = [m.to(dtype) for m in self.masters]
+        self.grads = [None] * len(self.params)
+
+    @contextlib.contextmanager
+    def active(self):
+        """The parameters compute with the copies; their gradients come back float32."""
+        for param, copy in zip(self.params, self.copies):
+            param.data = copy
+        try:
+            yield
+        finally:
+            for i, (param, master) in enumerate(zip(self.params, self.masters)):
+                low, param.grad = param.grad, None
+                param.data = master
+                if low is not None:
+                    if self.grads[i] is None:
+                        self.grads[i] = torch.empty_like(master)
+                    param.grad = self.grads[i].copy_(low)
+
+    @torch.no_grad()
+    def refresh(self):
+        """Round the float32 parameters, as the optimizer left them, into the copies."""
+        for copy, master in zip(self.copies, self.masters):
+            copy.copy_(master)
 
 
 def _mean_loss(module, loss_fn, X, batch_size, epoch):
@@ -240,8 +286,9 @@ def train(
         loss before training is measured with the objective of this epoch.
     precision : {"float32", "bfloat16", "float16"}, default="float32"
         Arithmetic of the training steps' forward pass: "bfloat16" and "float16"
-        run it under ``torch.autocast`` (the weights, their gradients and the
-        optimizer stay float32), "float16" with a ``torch.amp.GradScaler``. The
+        run it under ``torch.autocast`` on copies of the weights in that dtype,
+        refreshed after each step (the weights, their gradients and the optimizer
+        stay float32), "float16" with a ``torch.amp.GradScaler``. The
         loss before training and the validation loss are measured in float32.
         Check the device first with :func:`check_precision`.
 
@@ -270,7 +317,7 @@ def train(
         "interrupted": False,
     }
     weights = _Weights(module)
-    autocast, scaler = _mixed_precision(precision, X.device)
+    autocast, copies, scaler = _mixed_precision(precision, module, X.device)
     stepped = False
     bar = tqdm(total=max_iter, desc=desc, disable=not verbose, leave=True, unit="epoch")
 
@@ -309,16 +356,22 @@ def train(
                 parts_total = {}
                 for start_row in range(0, n_samples, batch_size):
                     xb = X[order[start_row : start_row + batch_size]]  # (batch, n_features)
-                    with autocast:
-                        loss, parts = loss_fn(module, xb, epoch)
                     optimizer.zero_grad(set_to_none=True)
-                    if scaler is None:
+                    if copies is None:
+                        loss, parts = loss_fn(module, xb, epoch)
                         loss.backward()
                         optimizer.step()
                     else:
-                        scaler.scale(loss).backward()
-                        scaler.step(optimizer)  # skipped when the gradients overflowed
-                        scaler.update()
+                        with copies.active():
+                            with autocast:
+                                loss, parts = loss_fn(module, xb, epoch)
+                            (loss if scaler is None else scaler.scale(loss)).backward()
+                        if scaler is None:
+                            optimizer.step()
+                        else:
+                            scaler.step(optimizer)  # skipped when the gradients overflowed
+                            scaler.update()
+                        copies.refresh()
                     stepped = True
                     if (start_row // batch_size) % _SWEEP_EVERY == _SWEEP_EVERY - 1:
                         _zero_tiny_state(optimizer)

@@ -1,6 +1,7 @@
 """The one training loop, driven directly with a toy module and loss."""
 
 import copy
+import functools
 import math
 import pickle
 
@@ -276,3 +277,72 @@ def test_fitted_estimators_pickle_with_the_fused_optimizer():
     loaded.partial_fit(X)
     est.partial_fit(X)
     np.testing.assert_array_equal(loaded.transform(X), est.transform(X))
+
+
+def bfloat16_toy():
+    g = torch.Generator().manual_seed(0)
+    X = torch.rand(96, 12, generator=g)
+    torch.manual_seed(0)
+    module = nn.Sequential(nn.Linear(12, 8), nn.Tanh(), nn.Linear(8, 12))
+    return module, X
+
+
+def test_bfloat16_steps_are_autocasts_steps():
+    # train computes on bfloat16 copies of the weights, refreshed after each step;
+    # a plain autocast loop casts the float32 weights in every step. Same arithmetic.
+    module, X = bfloat16_toy()
+    plain = copy.deepcopy(module)
+    optimizer = make_adam(module.parameters(), lr=1e-2)
+    plain_optimizer = make_adam(plain.parameters(), lr=1e-2)
+    order_gen = torch.Generator().manual_seed(1)
+    params = dict(max_iter=3, batch_size=8, n_iter_no_change=10, precision="bfloat16")
+    history = run(module, optimizer, X, order_gen, **params)
+
+    order_gen.manual_seed(1)
+    losses = []
+    for epoch in range(3):
+        order = torch.randperm(len(X), generator=order_gen)
+        total = 0.0
+        for start in range(0, len(X), 8):
+            xb = X[order[start : start + 8]]
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                loss, _ = mse(plain, xb, epoch)
+            plain_optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            plain_optimizer.step()
+            total += float(loss.detach()) * len(xb)
+        losses.append(total / len(X))
+
+    assert history["loss"] == pytest.approx(losses, rel=1e-6)
+    for ours, theirs in zip(module.parameters(), plain.parameters()):
+        assert ours.dtype == torch.float32 and ours.grad.dtype == torch.float32
+        torch.testing.assert_close(ours, theirs, rtol=0, atol=0)
+    for state in optimizer.state.values():
+        assert state["exp_avg"].dtype == torch.float32
+
+
+def test_failure_inside_a_bfloat16_step_leaves_float32_starting_weights():
+    module, X = bfloat16_toy()
+    start = copy.deepcopy(module.state_dict())
+    calls = []
+
+    def failing(module, xb, epoch):
+        calls.append(epoch)
+        if module.training and len(calls) > 4:
+            raise RuntimeError("out of memory")
+        return mse(module, xb, epoch)
+
+    optimizer = make_adam(module.parameters(), lr=1e-2)
+    run = functools.partial(train, loss_fn=failing, batch_size=8, max_iter=2, tol=0.0)
+    with pytest.raises(RuntimeError, match="out of memory"):
+        run(
+            module,
+            optimizer=optimizer,
+            X=X,
+            generator=torch.Generator().manual_seed(1),
+            n_iter_no_change=10,
+            precision="bfloat16",
+        )
+    for name, value in module.state_dict().items():
+        assert value.dtype == torch.float32
+        torch.testing.assert_close(value, start[name], rtol=0, atol=0)
