@@ -20,7 +20,7 @@ _START_ROWS = 1024
 # Optimizer-state entries smaller than _TINY in magnitude are set to zero every
 # _SWEEP_EVERY steps and at the end of every epoch; see _zero_tiny_state.
 _TINY = 1e-30
-_SWEEP_EVERY = 50
+_SWEEP_EVERY = 100
 
 
 @torch.no_grad()
@@ -34,7 +34,8 @@ def _zero_tiny_state(optimizer):
     steps, then stays at the smallest denormal, since 0.9 times it rounds back to
     it. Arithmetic on denormals is many times slower on x86 CPUs, and the flag that
     flushes them acts on the calling thread only, not on torch's worker threads.
-    Swept at 1e-30, exp_avg never gets there between sweeps (0.9 ** 50 ~ 5e-3).
+    Swept at 1e-30, exp_avg never gets there between sweeps (0.9 ** 100 ~ 3e-5,
+    so it stays above 2e-35).
     Adam's step, lr * m_hat / (sqrt(v_hat) + eps), changes by far less than a
     weight's rounding: an |m| < 1e-30 contributes < lr * 1e-21 even with the first
     steps' bias correction, and where v < 1e-30, sqrt(v_hat) < 3.2e-14 is negligible
