@@ -73,9 +73,15 @@ def squared_spread(X, mean, rows=8192):
     The null losses passed to :func:`train` need it. Computed block by block
     along the rows, where ``torch.var(X, dim=0)`` reduces down the columns of
     a row-major X, several times slower; each block's sum is taken by torch
-    (pairwise) and the blocks' sums are added in float64.
+    (pairwise) and the blocks' sums are added in float64. The blocks' differences
+    go to one buffer: a fresh block-sized temporary per block costs the memory
+    system more than the arithmetic.
     """
-    total = sum(float((xb - mean).square().sum()) for xb in X.split(rows))
+    buffer = torch.empty(min(rows, X.shape[0]), X.shape[1], dtype=X.dtype, device=X.device)
+    total = 0.0
+    for xb in X.split(rows):
+        diff = torch.sub(xb, mean, out=buffer[: xb.shape[0]])  # (block, n_features)
+        total += float(diff.square_().sum())
     return total / X.shape[0]
 
 
