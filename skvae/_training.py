@@ -324,6 +324,9 @@ def train(
         "interrupted": False,
     }
     weights = _Weights(module)
+    # index_select gathers a tensor's rows about twice as fast as X[rows]; a
+    # skvae._data.Rows reads them from its source.
+    take = X.__getitem__ if not torch.is_tensor(X) else lambda rows: X.index_select(0, rows)
     autocast, copies, scaler = _mixed_precision(precision, module, X.device)
     stepped = False
     bar = tqdm(total=max_iter, desc=desc, disable=not verbose, leave=True, unit="epoch")
@@ -362,7 +365,7 @@ def train(
                 total = torch.zeros((), device=X.device)
                 parts_total = {}
                 for start_row in range(0, n_samples, batch_size):
-                    xb = X[order[start_row : start_row + batch_size]]  # (batch, n_features)
+                    xb = take(order[start_row : start_row + batch_size])  # (batch, n_features)
                     optimizer.zero_grad(set_to_none=True)
                     if copies is None:
                         loss, parts = loss_fn(module, xb, epoch)
