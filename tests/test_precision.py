@@ -312,3 +312,12 @@ def test_vae_collapse_is_warned_from_every_row_when_no_block_proves_a_unit_activ
             warnings.simplefilter("ignore", ConvergenceWarning)
             vae.fit(X)
     assert vae.n_active_units_ == 0 and vae.kl_per_dimension_.shape == (3,)
+
+
+def test_vae_encoder_statistics_see_the_rows_binarized_as_training_did(digits):
+    X = np.concatenate([digits] * 5).astype(np.float32)
+    params = dict(likelihood="bernoulli", binarize="dynamic", **FAST)
+    lazy = fit_quietly(VAETransformer(4, **params), X)  # read after fit, from X
+    eager = fit_quietly(VAETransformer(4, **params), X.astype(np.float64))  # made in fit
+    np.testing.assert_array_equal(lazy.kl_per_dimension_, eager.kl_per_dimension_)
+    np.testing.assert_array_equal(lazy.active_units_, eager.active_units_)
