@@ -161,9 +161,10 @@ class VAETransformer(BaseNeuralTransformer):
         train on MNIST. The draws come from the estimator's own generator, so
         they are reproducible from ``random_state``. With ``early_stopping``, the
         validation rows are binarized afresh at every epoch too, so the stopping
-        rule sees a noisy estimate of the expected loss. The statistics computed at
-        the end of fit (``kl_per_dimension_``, ``active_units_``) are taken on
-        one such binarization of the training rows. Scores are of X as given:
+        rule sees a noisy estimate of the expected loss. The encoder statistics
+        (``kl_per_dimension_``, ``active_units_``) are taken on one such
+        binarization of the training rows, the same whether they are made in fit or
+        on first read. Scores are of X as given:
         to report a log-likelihood as the literature does, binarize the test
         rows once with a fixed seed and score those (see ``docs/vae.md``).
         Other likelihoods refuse it. None: X is used as given.
