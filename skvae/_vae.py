@@ -7,9 +7,9 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 
-from ._base import _BINARIZE, _SCORE, BaseNeuralTransformer, caller_stacklevel, fit_statistic
+from ._base import _BINARIZE, BaseNeuralTransformer, caller_stacklevel, fit_statistic
 from ._device import INFERENCE_ROWS
-from ._elbo import LOG_2PI, gaussian_kl, log_weight_bound, optimal_log_c, row_keys, row_normals
+from ._elbo import LOG_2PI, gaussian_kl, optimal_log_c, row_keys, row_normals
 from ._likelihoods import (
     LIKELIHOODS,
     UNIT_INTERVAL,
@@ -21,6 +21,7 @@ from ._likelihoods import (
 from ._modules import VAE, materialize
 from ._networks import build_network
 from ._training import squared_spread
+from ._vae_scores import VAEScoresMixin, check_unit_interval
 from ._validation import MIN_NOISE_VARIANCE, NONE, Constraint, Interval, StrOptions
 from .exceptions import PosteriorCollapseWarning
 
@@ -34,20 +35,6 @@ _LOGIT_CLIP = 1e-3
 
 def _positive_finite(value):
     return Interval(Real, 0, None, closed="neither")(value) and math.isfinite(value)
-
-
-def _check_unit_interval(Xt, likelihood):
-    if likelihood not in UNIT_INTERVAL:
-        return
-    lo, hi = float(Xt.min()), float(Xt.max())
-    if lo < 0 or hi > 1:
-        # sklearn's words for negative X, which its positive_only tag promises.
-        negative = "Negative values in data passed to VAETransformer: " if lo < 0 else ""
-        raise ValueError(
-            f"{negative}likelihood={likelihood!r} needs X in [0, 1]; got values in "
-            f"[{lo:.3g}, {hi:.3g}]. Scale X (e.g. MinMaxScaler(clip=True)) or use "
-            "likelihood='gaussian'."
-        )
 
 
 def _check_binarize(binarize, likelihood):
@@ -64,7 +51,7 @@ def _collapse_remedy(vae):
     return "Train longer (max_iter, tol), use kl_warmup, or a smaller beta."
 
 
-class VAETransformer(BaseNeuralTransformer):
+class VAETransformer(VAEScoresMixin, BaseNeuralTransformer):
     """Variational autoencoder: a probabilistic encoder/decoder pair trained on the ELBO.
 
     The encoder maps x to a Gaussian posterior q(z|x) = N(g(x), diag h(x)) over
@@ -411,7 +398,7 @@ class VAETransformer(BaseNeuralTransformer):
     # ------------------------------------------------------------ training
     def _check_training_values(self, Xt):
         _check_binarize(self.binarize, self.likelihood)
-        _check_unit_interval(Xt, self.likelihood)
+        check_unit_interval(Xt, self.likelihood)
 
     def _output_offset(self, mean):
         """The decoder output that predicts ``mean``: the logit of it for the Bernoulli ones."""
@@ -593,100 +580,6 @@ class VAETransformer(BaseNeuralTransformer):
             generator=generator,
             device=self.device_,
         )  # (n_samples, n_components) from the prior N(0, I)
-
-    def _score_seed(self):
-        """The seed of the scoring draws, fixed at fit, independent of the training streams."""
-        return self._spawn_seed(_SCORE)
-
-    def _reduce_log_weights(self, X, n_draws, iwae, module):
-        """ELBO (mean over s) or IWAE bound (log-mean-exp over s) of the log weights.
-
-        log w_s = log p(x, z_s) - log q(z_s|x) with z_s = g(x) + sqrt(h(x)) ε_s,
-        as (batch,). Each row's ε_s come from its own content and the fitted seed
-        (:func:`skvae._elbo.row_normals`). Computed by ``module``, the float64 copy of the
-        network (float32 on MPS, which lacks float64): the bound sums d terms and,
-        for a small c, magnifies float32 rounding. Rows x draws go through the decoder in blocks
-        of about ``SCORE_ELEMENTS / widest layer``, so memory is bounded whatever
-        n_samples and n_draws.
-        """
-        _check_unit_interval(X, self.likelihood_)
-        log_c = None if self.noise_variance_ is None else math.log(self.noise_variance_)
-        widest = max(X.shape[1], self._widest())
-        return log_weight_bound(
-            module, self.likelihood_, log_c, X, self._score_seed(), n_draws, iwae, widest
-        )
-
-    def _score_samples(self, X, module):
-        return self._reduce_log_weights(X, self.n_score_samples, False, module)
-
-    def score_samples(self, X):
-        """Evidence lower bound (ELBO) of each sample, in nats: a lower bound on log p(x).
-
-        A Monte-Carlo estimate with ``n_score_samples`` draws of z from q(z|x),
-        every constant included. The KL term is estimated by the same draws
-        (log p(z) - log q(z|x)) rather than in closed form, so that this is exactly
-        :meth:`score_samples_iwae` with ``n_importance=1`` averaged over the draws,
-        and never above it for the same draws.
-
-        Each row has its own draws, derived from its values and the seed fixed at
-        fit: a row's value depends on that row alone (not on the rows beside it or
-        their order), repeated calls give the same values, and the Monte-Carlo
-        errors of different rows are independent, so that of :meth:`score` shrinks
-        as 1/sqrt(n_samples). The model is the one fitted (``likelihood_``,
-        ``noise_variance_``); ``n_score_samples`` is read at call time.
-
-        Parameters
-        ----------
-        X : {array-like, torch.Tensor} of shape (n_samples, n_features)
-            Data. For the 'bernoulli' and 'continuous_bernoulli' likelihoods it must
-            lie in [0, 1]: outside that range they are undefined, and a ValueError
-            is raised.
-
-        Returns
-        -------
-        elbo : ndarray or torch.Tensor of shape (n_samples,)
-            ELBO per sample, in X's dtype; float32 for a float16 or bfloat16
-            tensor, whose range the scores would overflow.
-        """
-        return super().score_samples(X)
-
-    def score_samples_iwae(self, X, n_importance=100):
-        """Importance-weighted bound on log p(x) per sample, in nats (Burda et al. 2016).
-
-        ``log (1/K) sum_k p(x, z_k) / q(z_k|x)`` with z_k drawn from q(z|x), computed
-        with a running logsumexp. It lies above the ELBO for the same draws, equals
-        the single-draw ELBO at K=1, and rises towards log p(x) as K grows (on
-        average). The draws are the ones :meth:`score_samples` uses, extended.
-
-        Cost: n_samples x K decoder passes, in float64 (float32 on MPS). Memory: rows
-        and draws go through the decoder in blocks of about 2**20 / w rows, w the
-        widest layer (n_features for MNIST: 1337 rows), so the memory it needs
-        beyond X and the model does not grow with n_samples or K: 40 to 100 MB
-        measured on MNIST (see ``docs/vae.md``).
-
-        Parameters
-        ----------
-        X : {array-like, torch.Tensor} of shape (n_samples, n_features)
-            Data, as for :meth:`score_samples`.
-        n_importance : int, default=100
-            Number K of importance samples per row. Costs K decoder passes.
-
-        Returns
-        -------
-        log_likelihood : ndarray or torch.Tensor of shape (n_samples,)
-            The bound per sample, in X's dtype; float32 for a float16 or
-            bfloat16 tensor.
-        """
-        if (
-            not isinstance(n_importance, Integral)
-            or isinstance(n_importance, bool)
-            or (n_importance < 1)
-        ):
-            raise ValueError(f"n_importance must be an int >= 1; got {n_importance!r}.")
-        n_draws = int(n_importance)
-        return self._score(
-            X, lambda xb, module: self._reduce_log_weights(xb, n_draws, True, module)
-        )
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
