@@ -13,7 +13,7 @@ from threadpoolctl import threadpool_limits
 
 from skvae import PCA
 from skvae._device import accelerators
-from skvae._linalg import _assess_dimension, _infer_dimension, _lu_normalize
+from skvae._linalg import _assess_dimension, _column_sum_of_squares, _infer_dimension, _lu_normalize
 from skvae._validation import InvalidParameterError
 
 
@@ -180,6 +180,20 @@ def test_lu_normalizer_matches_scipy_permute_l():
     Y = np.random.RandomState(0).randn(40, 7)
     PL = linalg.lu(Y, permute_l=True)[0]
     assert_allclose(_lu_normalize(torch.from_numpy(Y)).numpy(), PL, atol=1e-12)
+
+
+def test_column_sum_of_squares_keeps_float32_data_to_float32_accuracy():
+    # Many rows, a large mean: a float32 accumulation down each column drifts.
+    rng = np.random.default_rng(0)
+    X = (rng.standard_normal((300_000, 3)) + [0.0, 5.0, 100.0]).astype(np.float32)
+    exact = np.einsum("ij,ij->j", X.astype(np.float64), X.astype(np.float64))
+    naive = np.einsum("ij,ij->j", X, X)  # float32 throughout
+    # Sums of 16 positive float32 terms round by at most 16 units in the last place.
+    bound = 16 * np.finfo(np.float32).eps
+    assert np.abs(naive / exact - 1).max() > bound  # the test can tell the two apart
+    assert_allclose(_column_sum_of_squares(X), exact, rtol=bound)
+    assert_allclose(_column_sum_of_squares(X.astype(np.float64)), exact, rtol=1e-13)
+    assert_allclose(_column_sum_of_squares(np.asfortranarray(X)), exact, rtol=bound)
 
 
 @pytest.mark.parametrize("normalizer", ["auto", "QR", "LU", "none"])
