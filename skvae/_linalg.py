@@ -14,7 +14,7 @@ import math
 import numpy as np
 import scipy.sparse as sp
 import torch
-from scipy.linalg import lu, qr, svd
+from scipy.linalg import get_lapack_funcs, qr, svd
 from scipy.sparse.linalg import LinearOperator, eigsh, svds
 from scipy.special import gammaln
 
@@ -98,16 +98,18 @@ def _full_svd(X):
     return Vt.T, S, U.T
 
 
-def _randomized_svd(A, n_components, n_oversamples, n_iter, normalizer, generator):
+def _randomized_svd(A, n_components, n_oversamples, n_iter, normalizer, generator, compute_u=True):
     """Truncated SVD of ``A`` (a numpy array or a tensor) by a randomized range finder.
 
     Halko, Martinsson and Tropp (2011), Algorithms 4.3/4.4 and 5.1; the policy
     for ``n_iter='auto'`` and ``normalizer='auto'`` follows scikit-learn's.
-    Returns tensors U, S, Vt. Entries near the bottom or top of the float range
-    (denormals) make the products underflow or overflow and LAPACK fail; then
-    the SVD of ``A / max|A|`` is computed instead, its singular values scaled back.
+    Returns tensors U, S, Vt; U is None unless ``compute_u`` (only
+    ``fit_transform`` needs it). Entries near the bottom or top of the float
+    range (denormals) make the products underflow or overflow and LAPACK fail;
+    then the SVD of ``A / max|A|`` is computed instead, its singular values
+    scaled back.
     """
-    args = (n_components, n_oversamples, n_iter, normalizer, generator)
+    args = (n_components, n_oversamples, n_iter, normalizer, generator, compute_u)
     try:
         return _range_finder_svd(A, *args)
     except torch.linalg.LinAlgError:
@@ -118,48 +120,84 @@ def _randomized_svd(A, n_components, n_oversamples, n_iter, normalizer, generato
         return U, S * scale, Vt
 
 
-def _range_finder_svd(A, n_components, n_oversamples, n_iter, normalizer, generator):
-    n_samples, n_features = A.shape
+def _lu_permuted_l(Y):
+    """``P @ L`` of the LU factorisation ``Y = P L U`` of a numpy array, as
+    ``scipy.linalg.lu(Y, permute_l=True)``, built in LAPACK's output.
+
+    Below its top (r, r) block, L is the factor LAPACK returns as it is, and P
+    moves at most 2 r rows: the unit lower triangle and those rows are all that
+    is written, where scipy's ``lu`` copies L out and then permutes it whole.
+    """
+    (getrf,) = get_lapack_funcs(("getrf",), (Y,))
+    LU, pivots, _ = getrf(Y, overwrite_a=True)  # a singular U (info > 0) leaves L valid
+    r = min(Y.shape)
+    L = LU[:, :r]  # (n_rows, r)
+    L[:r] = np.tril(L[:r], k=-1)
+    L[np.arange(r), np.arange(r)] = 1.0
+    # LAPACK's pivots (0-based here) are sequential row swaps: Y[perm] = L U.
+    perm = np.arange(Y.shape[0])
+    for i, p in enumerate(pivots.tolist()):
+        perm[i], perm[p] = perm[p], perm[i]
+    moved = np.flatnonzero(perm != np.arange(Y.shape[0]))
+    L[perm[moved]] = L[moved]  # (P L)[perm] = L; the right side is copied first
+    return L
+
+
+def _numpy_products(A):
+    """``Q -> A Q`` and ``Y -> A^T Y`` for a numpy array ``A`` and thin ``Q``, ``Y``.
+
+    Both run numpy's BLAS on ``A``'s memory without copying it; the product
+    with the transpose of the row-major side is formed as ``(Y^T X)^T``, the
+    layout in which BLAS streams a row-major ``X`` fastest (measured in
+    benchmarks/bench_pca.py).
+    """
+    if A.flags.f_contiguous and not A.flags.c_contiguous:
+        X = A.T  # row-major (n_cols, n_rows)
+        return (lambda Q: (Q.T @ X).T), (lambda Y: X @ Y)
+    return (lambda Q: A @ Q), (lambda Y: (Y.T @ A).T)
+
+
+def _range_finder_svd(A, n_components, n_oversamples, n_iter, normalizer, generator, compute_u):
     if n_iter == "auto":
         n_iter = 7 if n_components < 0.1 * min(A.shape) else 4
     if normalizer == "auto":
         normalizer = "none" if n_iter <= 2 else "LU"
-    transpose = n_samples < n_features
+    transpose = A.shape[0] < A.shape[1]
     if transpose:
         A = A.T  # the range finder is cheaper with the smaller side as columns
-    host_lu = isinstance(A, np.ndarray)
-    if host_lu:
-        # torch's products on the array's own memory: faster than numpy's BLAS
-        # calls here at one and at several threads (benchmarks/bench_pca.py).
-        A = torch.from_numpy(A if min(A.strides) >= 0 else np.ascontiguousarray(A))
-    # Products formed as (Q^T A^T)^T: the same numbers, in a layout that BLAS
-    # runs faster for a tall A and a thin Q, and whose column-major result
-    # LAPACK factorises without a copy.
-    device, dtype, At = A.device, A.dtype, A.T
-    times = lambda Q: (Q.T @ At).T  # noqa: E731
-    times_t = lambda Q: (Q.T @ A).T  # noqa: E731
     size = n_components + n_oversamples
+    on_host = isinstance(A, np.ndarray)
+    dtype = torch.from_numpy(np.empty(0, A.dtype)).dtype if on_host else A.dtype
+    device = torch.device("cpu") if on_host else A.device
     Q = torch.randn(A.shape[1], size, generator=generator, device=device, dtype=dtype)
-    if normalizer == "QR":
-        norm = lambda Y: torch.linalg.qr(Y).Q  # noqa: E731
-    elif normalizer == "LU" and host_lu:
-        # scipy's LU on numpy input, as scikit-learn: cheaper than torch's LU and
-        # the pivot bookkeeping of _lu_normalize.
-        norm = lambda Y: torch.from_numpy(lu(Y.numpy(), permute_l=True, check_finite=False)[0])  # noqa: E731
-    elif normalizer == "LU":
-        norm = _lu_normalize
+    # torch's QR on either container (on a numpy array's own memory): the
+    # factorisations are small next to the products.
+    qr_q = lambda Y: torch.linalg.qr(torch.from_numpy(Y) if on_host else Y).Q  # noqa: E731
+    if on_host:
+        # numpy's BLAS and LAPACK for numpy input, as scikit-learn.
+        times, times_t = _numpy_products(A)
+        Q = Q.numpy()
+        normalizers = {"QR": lambda Y: qr_q(Y).numpy(), "LU": _lu_permuted_l}
     else:
-        norm = lambda Y: Y  # noqa: E731
+        # Products formed as (Q^T A^T)^T: the same numbers, in a layout that BLAS
+        # runs faster for a tall A and a thin Q, and whose column-major result
+        # LAPACK factorises without a copy.
+        At = A.T
+        times = lambda Q: (Q.T @ At).T  # noqa: E731
+        times_t = lambda Q: (Q.T @ A).T  # noqa: E731
+        normalizers = {"QR": qr_q, "LU": _lu_normalize}
+    norm = normalizers.get(normalizer, lambda Y: Y)
     for _ in range(n_iter):
         Q = norm(times(Q))  # (n_rows, size)
         Q = norm(times_t(Q))  # (n_cols, size)
-    Q = torch.linalg.qr(times(Q)).Q  # orthonormal basis of the sampled range
-    # (size, n_cols) is small.
-    Uhat, S, Vt = torch.linalg.svd(times_t(Q).T, full_matrices=False)
-    U = Q @ Uhat
+    Q = qr_q(times(Q))  # orthonormal basis of the sampled range, a tensor
+    B = times_t(Q.numpy() if on_host else Q).T  # (size, n_cols) is small
+    Uhat, S, Vt = torch.linalg.svd(torch.from_numpy(B) if on_host else B, full_matrices=False)
+    U = Q @ Uhat if compute_u or transpose else None
+    k = n_components
     if transpose:
-        return Vt[:n_components].T, S[:n_components], U[:, :n_components].T
-    return U[:, :n_components], S[:n_components], Vt[:n_components]
+        return (Vt[:k].T if compute_u else None), S[:k], U[:, :k].T
+    return (U[:, :k] if compute_u else None), S[:k], Vt[:k]
 
 
 def _column_mean(X):

@@ -13,7 +13,13 @@ from threadpoolctl import threadpool_limits
 
 from skvae import PCA
 from skvae._device import accelerators
-from skvae._linalg import _assess_dimension, _column_sum_of_squares, _infer_dimension, _lu_normalize
+from skvae._linalg import (
+    _assess_dimension,
+    _column_sum_of_squares,
+    _infer_dimension,
+    _lu_normalize,
+    _lu_permuted_l,
+)
 from skvae._validation import InvalidParameterError
 
 
@@ -180,6 +186,21 @@ def test_lu_normalizer_matches_scipy_permute_l():
     Y = np.random.RandomState(0).randn(40, 7)
     PL = linalg.lu(Y, permute_l=True)[0]
     assert_allclose(_lu_normalize(torch.from_numpy(Y)).numpy(), PL, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("order", ["C", "F"])
+@pytest.mark.parametrize("shape", [(300, 7), (7, 7), (5, 15)], ids=["tall", "square", "wide"])
+@pytest.mark.parametrize("rank", [None, 2], ids=["full_rank", "rank_2"])
+def test_numpy_lu_normalizer_matches_scipy_permute_l(shape, order, dtype, rank):
+    rng = np.random.default_rng(0)
+    Y = rng.standard_normal(shape)
+    if rank is not None:  # a singular U: LAPACK reports it, L stays valid
+        Y = Y[:, :rank] @ rng.standard_normal((rank, shape[1]))
+    Y = np.asarray(Y, dtype=dtype, order=order)
+    PL = linalg.lu(Y, permute_l=True, check_finite=False)[0]
+    # The same LAPACK factorisation: only the assembly of P L differs.
+    np.testing.assert_array_equal(_lu_permuted_l(Y.copy(order=order)), PL)
 
 
 def test_column_sum_of_squares_keeps_float32_data_to_float32_accuracy():
