@@ -293,7 +293,7 @@ class PCA(
         """
         if is_streamed(X) and X.shape[0] > 0:
             return self._fit_streamed(X).transform(X)
-        U, signs, S, Xv, x_is_centred = self._fit(X)
+        U, signs, S, Xv, x_is_centred = self._fit(X, compute_u=True)
         np_dtype = self.components_.dtype
         k = self.n_components_
         with torch.no_grad():
@@ -332,8 +332,12 @@ class PCA(
             check_finite(X, type(self).__name__)  # check_array's test, on every core
         return X, X.dtype
 
-    def _fit(self, X):
-        """Validate, pick the solver and dispatch; return what fit_transform needs."""
+    def _fit(self, X, compute_u=False):
+        """Validate, pick the solver and dispatch; return what fit_transform needs.
+
+        ``compute_u``: whether the randomized solver forms the left singular
+        vectors, which only ``fit_transform`` uses.
+        """
         check_params(self, self._parameter_constraints)
         if sp.issparse(X) and self.svd_solver not in _SPARSE_SOLVERS:
             raise TypeError(
@@ -379,7 +383,7 @@ class PCA(
         with torch.no_grad(), numpy_linalg_errors():
             if solver in ("full", "covariance_eigh"):
                 return self._fit_full(X, n_components, np_dtype, dtype)
-            return self._fit_truncated(X, n_components, np_dtype, dtype)
+            return self._fit_truncated(X, n_components, np_dtype, dtype, compute_u)
 
     def _fit_full(self, X, n_components, np_dtype, dtype):
         """Exact decomposition by SVD of the centred data or eigh of its covariance."""
@@ -424,7 +428,7 @@ class PCA(
             np_dtype,
         )
 
-    def _fit_truncated(self, X, n_components, np_dtype, dtype):
+    def _fit_truncated(self, X, n_components, np_dtype, dtype, compute_u):
         """Truncated decomposition by ARPACK or by the randomized range finder."""
         n_samples, n_features = X.shape
         solver = self._fit_svd_solver
@@ -459,6 +463,7 @@ class PCA(
                 self.iterated_power,
                 self.power_iteration_normalizer,
                 generator,
+                compute_u,
             )
         signs, Vt = _svd_flip(Vt if is_tensor(X) else Vt.cpu().numpy())
         self._finish_truncated(n_samples, n_components, mean, S, Vt, total_var, np_dtype)

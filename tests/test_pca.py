@@ -250,6 +250,18 @@ def test_randomized_is_seeded_and_leaves_global_rngs_alone():
     assert np.array_equal(np.random.get_state()[1], np_state[1])  # noqa: NPY002
 
 
+@pytest.mark.parametrize("shape", [(60, 20), (20, 60)], ids=["tall", "wide"])
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_fit_and_fit_transform_fit_the_same_model(solver, shape):
+    # fit skips the left singular vectors that only fit_transform uses.
+    X = make_data(shape, False, np.float64)[0]
+    kwargs = dict(n_components=5, svd_solver=solver, random_state=0)
+    fitted, fit_transformed = PCA(**kwargs).fit(X), PCA(**kwargs)
+    fit_transformed.fit_transform(X)
+    for name in ["components_", "explained_variance_", "singular_values_", "noise_variance_"]:
+        np.testing.assert_array_equal(getattr(fitted, name), getattr(fit_transformed, name))
+
+
 @pytest.mark.parametrize("solver", SOLVERS)
 def test_fit_transform_equals_fit_then_transform(solver):
     X = make_data((60, 20), False, np.float64)[0]
