@@ -144,17 +144,21 @@ def _lu_permuted_l(Y):
 
 
 def _numpy_products(A):
-    """``Q -> A Q`` and ``Y -> A^T Y`` for a numpy array ``A`` and thin ``Q``, ``Y``.
+    """``Q -> A Q`` and ``Y -> A^T Y`` for a tall numpy array ``A`` and thin ``Q``, ``Y``.
 
-    Both run numpy's BLAS on ``A``'s memory without copying it; the product
-    with the transpose of the row-major side is formed as ``(Y^T X)^T``, the
-    layout in which BLAS streams a row-major ``X`` fastest (measured in
-    benchmarks/bench_pca.py).
+    Both run on ``A``'s memory without copying it. ``A Q`` (a sum over the
+    short side) is numpy's BLAS with the row-major side of ``A`` untransposed
+    in the call. ``A^T Y`` (a sum over the long side, down to a small result)
+    is torch's ``(Y^T A)^T``: numpy's BLAS computes it in that layout no
+    faster at one thread and breaks down with several, and more slowly in
+    scikit-learn's (benchmarks/bench_pca.py, docs/pca.md).
     """
+    tA = torch.from_numpy(A if min(A.strides) >= 0 else np.ascontiguousarray(A))
+    times_t = lambda Y: (torch.from_numpy(Y).T @ tA).T.numpy()  # noqa: E731
     if A.flags.f_contiguous and not A.flags.c_contiguous:
-        X = A.T  # row-major (n_cols, n_rows)
-        return (lambda Q: (Q.T @ X).T), (lambda Y: X @ Y)
-    return (lambda Q: A @ Q), (lambda Y: (Y.T @ A).T)
+        X = A.T  # row-major
+        return (lambda Q: (Q.T @ X).T), times_t
+    return (lambda Q: A @ Q), times_t
 
 
 def _range_finder_svd(A, n_components, n_oversamples, n_iter, normalizer, generator, compute_u):
