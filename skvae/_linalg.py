@@ -218,7 +218,20 @@ def _centred(X, copy=True):
         Xc = X - mean if copy else np.subtract(X, mean, out=X)
         return torch.from_numpy(mean), Xc
     mean = X.mean(dim=0)
-    return mean, (X - mean) if copy else X.sub_(mean)
+    return mean, torch.sub(X, mean, out=_empty_like(X)) if copy else X.sub_(mean)
+
+
+def _empty_like(X):
+    """An uninitialised tensor like ``X``; on the CPU in memory that numpy allocates.
+
+    numpy asks the kernel for transparent huge pages on large arrays (madvise),
+    which makes the first write to a copy of X several times cheaper than
+    into torch's allocation in 4 KiB pages (benchmarks/bench_pca.py).
+    """
+    if X.device.type != "cpu":
+        return torch.empty_like(X)
+    np_dtype = torch.empty(0, dtype=X.dtype).numpy().dtype
+    return torch.from_numpy(np.empty(X.shape, dtype=np_dtype))
 
 
 def _column_sum_of_squares(X):
@@ -229,12 +242,13 @@ def _column_sum_of_squares(X):
     rows are summed in float32 (a rounding error of ~16 ulp at most) and those
     partial sums in float64: one einsum call, without the float64 copy of X
     that an einsum in float64 makes, in row blocks on every core. A tensor is
-    reduced in float64 block by block, keeping the float64 temporaries small.
+    reduced in its own dtype block by block (torch's sums are cascaded, with
+    float32 errors of a few ulp), the blocks' sums in float64.
     """
     if isinstance(X, np.ndarray):
         return sum(map_row_blocks(_square_sum_block, X))
     blocks = X.split(max(1, 2**22 // max(1, X.shape[1])))
-    return sum((b.to(torch.float64) ** 2).sum(dim=0) for b in blocks).cpu().numpy()
+    return sum(b.square().sum(dim=0).to(torch.float64) for b in blocks).cpu().numpy()
 
 
 # Rows summed in float32 before float64 takes over, and rows per einsum call

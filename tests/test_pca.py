@@ -215,6 +215,7 @@ def test_column_sum_of_squares_keeps_float32_data_to_float32_accuracy():
     assert_allclose(_column_sum_of_squares(X), exact, rtol=bound)
     assert_allclose(_column_sum_of_squares(X.astype(np.float64)), exact, rtol=1e-13)
     assert_allclose(_column_sum_of_squares(np.asfortranarray(X)), exact, rtol=bound)
+    assert_allclose(_column_sum_of_squares(torch.from_numpy(X)), exact, rtol=bound)
 
 
 @pytest.mark.parametrize("normalizer", ["auto", "QR", "LU", "none"])
