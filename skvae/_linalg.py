@@ -55,24 +55,31 @@ def _svd_flip(Vt):
 
 
 def _lu_normalize(Y):
-    """``P @ L`` of the LU factorisation ``Y = P L U``, as ``scipy.linalg.lu(permute_l=True)``."""
+    """``P @ L`` of the LU factorisation ``Y = P L U`` of a tensor, as
+    ``scipy.linalg.lu(Y, permute_l=True)``."""
     LU, pivots, _ = torch.linalg.lu_factor_ex(Y)  # a singular Y is fine here
-    L = torch.tril(LU, diagonal=-1)
-    L.diagonal().fill_(1.0)
-    # LAPACK pivots are sequential row swaps; compose them into one permutation
-    # `perm` with Y[perm] = L U (only the rows they touch move), so that P L
-    # scatters the rows of L back.
-    moved = {}
-    for i, p in enumerate(pivots.tolist()):
-        p -= 1
-        moved[i], moved[p] = moved.get(p, p), moved.get(i, i)
-    perm = torch.arange(Y.shape[0], device=Y.device)
-    perm[torch.tensor(list(moved), device=Y.device)] = torch.tensor(
-        list(moved.values()), device=Y.device
-    )
-    Q = torch.empty_like(L)
-    Q[perm] = L
-    return Q
+    return _permuted_l(LU, (pivots - 1).tolist())
+
+
+def _permuted_l(LU, pivots):
+    """``P @ L`` written over LAPACK's LU output (a numpy array or a tensor), 0-based ``pivots``.
+
+    Below its top (r, r) block, L is LU itself, and P moves only the rows that
+    the pivots touch: those, and the unit lower triangle, are all that is
+    written, rather than copying L out and permuting it whole. Shape (n_rows, r).
+    """
+    r = min(LU.shape)
+    L = LU[:, :r]
+    L[:r] = np.tril(L[:r], k=-1) if isinstance(L, np.ndarray) else L[:r].tril(-1)
+    L[list(range(r)), list(range(r))] = 1.0
+    # The pivots are sequential row swaps; `to[i]` is where row i of L goes in P L.
+    to = {}
+    for i, p in enumerate(pivots):
+        to[i], to[p] = to.get(p, p), to.get(i, i)
+    rows = [i for i, j in to.items() if i != j]
+    if rows:
+        L[[to[i] for i in rows]] = L[rows]  # the right side is a copy
+    return L
 
 
 def _full_svd(X):
@@ -122,25 +129,10 @@ def _randomized_svd(A, n_components, n_oversamples, n_iter, normalizer, generato
 
 def _lu_permuted_l(Y):
     """``P @ L`` of the LU factorisation ``Y = P L U`` of a numpy array, as
-    ``scipy.linalg.lu(Y, permute_l=True)``, built in LAPACK's output.
-
-    Below its top (r, r) block, L is the factor LAPACK returns as it is, and P
-    moves at most 2 r rows: the unit lower triangle and those rows are all that
-    is written, where scipy's ``lu`` copies L out and then permutes it whole.
-    """
+    ``scipy.linalg.lu(Y, permute_l=True)``, written over LAPACK's output."""
     (getrf,) = get_lapack_funcs(("getrf",), (Y,))
     LU, pivots, _ = getrf(Y, overwrite_a=True)  # a singular U (info > 0) leaves L valid
-    r = min(Y.shape)
-    L = LU[:, :r]  # (n_rows, r)
-    L[:r] = np.tril(L[:r], k=-1)
-    L[np.arange(r), np.arange(r)] = 1.0
-    # LAPACK's pivots (0-based here) are sequential row swaps: Y[perm] = L U.
-    perm = np.arange(Y.shape[0])
-    for i, p in enumerate(pivots.tolist()):
-        perm[i], perm[p] = perm[p], perm[i]
-    moved = np.flatnonzero(perm != np.arange(Y.shape[0]))
-    L[perm[moved]] = L[moved]  # (P L)[perm] = L; the right side is copied first
-    return L
+    return _permuted_l(LU, pivots.tolist())  # scipy's pivots are 0-based
 
 
 def _numpy_products(A):
