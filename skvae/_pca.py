@@ -333,11 +333,7 @@ class PCA(
         return X, X.dtype
 
     def _fit(self, X, compute_u=False):
-        """Validate, pick the solver and dispatch; return what fit_transform needs.
-
-        ``compute_u``: whether the randomized solver forms the left singular
-        vectors, which only ``fit_transform`` uses.
-        """
+        """Validate, pick the solver, dispatch; return what fit_transform needs (U if compute_u)."""
         check_params(self, self._parameter_constraints)
         if sp.issparse(X) and self.svd_solver not in _SPARSE_SOLVERS:
             raise TypeError(
