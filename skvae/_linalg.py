@@ -143,7 +143,7 @@ def _numpy_products(A):
     in the call. ``A^T Y`` (a sum over the long side, down to a small result)
     is torch's ``(Y^T A)^T``: numpy's BLAS computes it in that layout no
     faster at one thread and breaks down with several, and more slowly in
-    scikit-learn's (benchmarks/bench_pca.py, docs/pca.md).
+    scikit-learn's (benchmarks/bench_pca.py).
     """
     tA = torch.from_numpy(A if min(A.strides) >= 0 else np.ascontiguousarray(A))
     times_t = lambda Y: (torch.from_numpy(Y).T @ tA).T.numpy()  # noqa: E731
