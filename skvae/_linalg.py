@@ -141,9 +141,9 @@ def _numpy_products(A):
     Both run on ``A``'s memory without copying it. ``A Q`` (a sum over the
     short side) is numpy's BLAS with the row-major side of ``A`` untransposed
     in the call. ``A^T Y`` (a sum over the long side, down to a small result)
-    is torch's ``(Y^T A)^T``: numpy's BLAS computes it in that layout no
-    faster at one thread and breaks down with several, and more slowly in
-    scikit-learn's (benchmarks/bench_pca.py).
+    is torch's ``(Y^T A)^T``: numpy's BLAS computes it in that layout about
+    as fast on one thread but several times slower on two, and in
+    scikit-learn's layout ``A^T Y`` more slowly (benchmarks/bench_pca.py).
     """
     tA = torch.from_numpy(A if min(A.strides) >= 0 else np.ascontiguousarray(A))
     times_t = lambda Y: (torch.from_numpy(Y).T @ tA).T.numpy()  # noqa: E731
@@ -170,7 +170,7 @@ def _range_finder_svd(A, n_components, n_oversamples, n_iter, normalizer, genera
     # factorisations are small next to the products.
     qr_q = lambda Y: torch.linalg.qr(torch.from_numpy(Y) if on_host else Y).Q  # noqa: E731
     if on_host:
-        # numpy's BLAS and LAPACK for numpy input, as scikit-learn.
+        # The products as _numpy_products says; scipy's LAPACK for the LU, as scikit-learn.
         times, times_t = _numpy_products(A)
         Q = Q.numpy()
         normalizers = {"QR": lambda Y: qr_q(Y).numpy(), "LU": _lu_permuted_l}
