@@ -330,7 +330,12 @@ def main():
         f"trained with dynamic binarization, Adam (eps=1e-4) on batches of 20 and their "
         f"learning-rate schedule cut at {epochs} epochs ({size} run: {X_train.shape[0]} "
         f"training digits, {X_test.shape[0]} test digits binarized once, K={k}); skvae "
-        f"against a hand-written torch loop at the same epochs, and the published "
+        + (
+            "alone (the hand-written loop not run: --no-loop)"
+            if args.no_loop
+            else "against a hand-written torch loop at the same epochs"
+        )
+        + f", and the published "
         f"{PUBLISHED} nats after {PUBLISHED_EPOCHS} epochs. ELBO: skvae's score with 100 "
         f"draws, the loop's the mean log-weight of its K draws. The IWAE bound is skvae's "
         f"score_samples_iwae for skvae and this script's own estimator for the loop; "
