@@ -101,21 +101,24 @@ class Autoencoder(nn.Module):
 
 
 class GaussianEncoder(nn.Module):
-    """A trunk and two linear heads: the mean and log-variance of q(z|x) = N(g(x), diag h(x)).
+    """A trunk and a linear head: the mean and log-variance of q(z|x) = N(g(x), diag h(x)).
 
-    ``trunk`` maps (batch, n_features) to (batch, width). The log-variance head
-    keeps h(x) = exp(log_var) positive without a constraint.
+    ``trunk`` maps (batch, n_features) to (batch, width). The head is one linear
+    layer ``width -> 2 * n_components`` whose first half of outputs is the mean
+    and second half the log-variance: the two heads of the model, computed with
+    one matrix product (and one per gradient) instead of two. Each output's
+    weights are initialised as a separate ``width -> n_components`` layer's
+    would be. The log-variance keeps h(x) = exp(log_var) positive without a
+    constraint.
     """
 
     def __init__(self, trunk, width, n_components):
         super().__init__()
         self.trunk = trunk
-        self.loc = nn.Linear(width, n_components, device="meta")
-        self.log_var = nn.Linear(width, n_components, device="meta")
+        self.head = nn.Linear(width, 2 * n_components, device="meta")
 
     def forward(self, x):  # (batch, n_features) -> 2 x (batch, n_components)
-        h = self.trunk(x)  # (batch, width)
-        return self.loc(h), self.log_var(h)
+        return self.head(self.trunk(x)).chunk(2, dim=1)  # mean, log_var
 
 
 class VAE(nn.Module):

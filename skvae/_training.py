@@ -328,6 +328,7 @@ def train(
     # skvae._data.Rows reads them from its source.
     take = X.__getitem__ if not torch.is_tensor(X) else lambda rows: X.index_select(0, rows)
     autocast, copies, scaler = _mixed_precision(precision, module, X.device)
+    params = [p for group in optimizer.param_groups for p in group["params"]]
     stepped = False
     bar = tqdm(total=max_iter, desc=desc, disable=not verbose, leave=True, unit="epoch")
 
@@ -366,7 +367,8 @@ def train(
                 parts_total = {}
                 for start_row in range(0, n_samples, batch_size):
                     xb = take(order[start_row : start_row + batch_size])  # (batch, n_features)
-                    optimizer.zero_grad(set_to_none=True)
+                    for param in params:  # optimizer.zero_grad(set_to_none=True), less its overhead
+                        param.grad = None
                     if copies is None:
                         loss, parts = loss_fn(module, xb, epoch)
                         loss.backward()
@@ -385,9 +387,12 @@ def train(
                     stepped = True
                     if (start_row // batch_size) % _SWEEP_EVERY == _SWEEP_EVERY - 1:
                         _zero_tiny_state(optimizer)
-                    total += loss.detach() * xb.shape[0]
+                    # One in-place kernel per sum and step: add_(value, alpha=rows).
+                    total.add_(loss.detach(), alpha=xb.shape[0])
                     for name, value in parts.items():
-                        parts_total[name] = parts_total.get(name, 0.0) + value * xb.shape[0]
+                        if name not in parts_total:
+                            parts_total[name] = torch.zeros_like(value)
+                        parts_total[name].add_(value, alpha=xb.shape[0])
                 _zero_tiny_state(optimizer)  # partial_fit's epochs may be shorter than a sweep
                 epoch_loss = total.item() / n_samples
                 history["loss"].append(epoch_loss)

@@ -17,6 +17,7 @@ from ._likelihoods import (
     decoder_mean,
     decoder_sample,
     log_likelihood,
+    total_nll,
 )
 from ._modules import VAE, materialize
 from ._networks import build_network
@@ -458,16 +459,19 @@ class VAETransformer(VAEScoresMixin, BaseNeuralTransformer):
             # the noise, the likelihood and the KL and their reductions stay float32.
             mean, log_var = (t.float() for t in module.encoder(xb))  # (batch, n_components)
             eps = torch.randn(mean.shape, generator=noise_generator, device=mean.device)
-            z = mean + (0.5 * log_var).exp() * eps  # reparameterisation
+            z = torch.addcmul(mean, (0.5 * log_var).exp(), eps)  # reparameterisation
             out = module.decoder(z).float()
             log_c = fixed_log_c
             if likelihood == "gaussian" and log_c is None:
                 log_c = optimal_log_c(xb, out)
-            rec = -log_likelihood(likelihood, xb, out, log_c)  # (batch,)
-            kl = gaussian_kl(mean, log_var).sum(1)  # (batch,)
-            rec, kl = rec.mean(), kl.mean()
+            # Means over the batch as sums over all its terms divided by its size:
+            # each a single reduction, which matters in steps of many small ops.
+            n = xb.shape[0]
+            rec = total_nll(likelihood, xb, out, log_c) / n
+            kl = gaussian_kl(mean, log_var).sum() / n
             parts = {"reconstruction": rec.detach(), "kl": kl.detach()}
-            return rec + self._kl_weight(epoch) * kl, parts
+            weight = self._kl_weight(epoch)
+            return (rec + kl if weight == 1.0 else rec + weight * kl), parts
 
         return loss
 

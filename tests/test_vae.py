@@ -19,7 +19,7 @@ from sklearn.preprocessing import MinMaxScaler, StandardScaler
 from skvae import PCA, AutoencoderTransformer, DivergenceWarning, VAETransformer
 from skvae._device import accelerators
 from skvae._elbo import gaussian_kl
-from skvae._likelihoods import cb_mean, cb_quantile, cb_sample, log_likelihood
+from skvae._likelihoods import cb_mean, cb_quantile, cb_sample, log_likelihood, total_nll
 from skvae._modules import materialize
 from skvae.exceptions import PosteriorCollapseWarning
 
@@ -580,3 +580,19 @@ def test_continuous_bernoulli_vae_scores_a_density(digits):
         assert X.min() >= 0 and X.max() <= 1
     with pytest.raises(ValueError, match=r"likelihood='continuous_bernoulli' needs X in \[0, 1\]"):
         est.score(digits - 0.5)
+
+
+@pytest.mark.parametrize("likelihood", ["gaussian", "bernoulli", "continuous_bernoulli"])
+@pytest.mark.parametrize("tensor_log_c", [False, True])
+def test_the_training_loss_term_is_the_summed_negative_log_likelihood(likelihood, tensor_log_c):
+    # The loss sums -log p(x|z) over the batch in one reduction; it must be the
+    # per-row log-likelihoods that the scores use, summed and negated.
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(37, 11, generator=gen, dtype=torch.float64)
+    out = 3 * torch.randn(37, 11, generator=gen, dtype=torch.float64)
+    log_c = math.log(0.07)
+    if tensor_log_c:
+        log_c = torch.tensor(log_c, dtype=torch.float64)
+    expected = -log_likelihood(likelihood, x, out, log_c).sum()
+    got = total_nll(likelihood, x, out, log_c)
+    np.testing.assert_allclose(float(got), float(expected), rtol=1e-12)
