@@ -99,6 +99,12 @@ def test_run_in_pieces_keeps_every_piece_and_their_total(tmp_path):
     assert full["total"]["status"].startswith("1 of ")
     assert sizes["quick"]["bench_pca"]["seconds"] == 60  # the other size, untouched
     assert sizes["quick"]["total"]["seconds"] == 60
+    # A piece of the full run only: listed at full size, not at quick size, and refused there.
+    assert full["bench_burda_long"]["status"] == "not run yet"
+    assert "bench_burda_long" not in sizes["quick"]
+    refused = run("--quick", "--out", out, "--only", "bench_burda_long")
+    assert refused.returncode == 2
+    assert "bench_burda_long: a piece of the full run only; drop --quick" in refused.stderr
 
 
 def test_peers_elbo_agrees_with_skvae_score():
