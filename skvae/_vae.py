@@ -111,16 +111,15 @@ class VAETransformer(VAEScoresMixin, BaseNeuralTransformer):
         and add the data's mean back at the output. Replaced on each side by
         ``encoder`` or ``decoder`` when given.
     encoder : torch.nn.Module, class or callable, default=None
-        Your own encoder trunk, mapping ``(batch, *input_shape)`` to features ``(batch,
-        n_hidden)`` (more dimensions are flattened); skvae adds the two linear heads,
-        the mean and the log-variance of q(z|x) on it, sized by a dry run on a batch of
-        zeros. A class (or any callable returning a module) is called with
-        ``**encoder_kwargs`` under a torch RNG forked and seeded from ``random_state``,
-        so its initialisation is reproducible and torch's global RNG is untouched; it is
-        what ``clone``, ``set_params``, grid searches and pickling handle best (pickling
-        needs it importable, at module level). An instance is deep-copied at every fit
-        (yours is never trained or moved) and starts from its current values, so a
-        pretrained module can be fine-tuned; its layers on the meta device are
+        Your own encoder trunk, mapping ``(batch, *input_shape)`` to features ``(batch, n_hidden)``
+        (more dimensions are flattened); skvae adds the linear heads, the mean and the log-variance
+        of q(z|x) (one layer of 2 x n_components outputs) on it, sized by a dry run on a batch of
+        zeros. A class (or any callable returning a module) is called with ``**encoder_kwargs``
+        under a torch RNG forked and seeded from ``random_state``, so its initialisation is
+        reproducible and torch's global RNG is untouched; it is what ``clone``, ``set_params``, grid
+        searches and pickling handle best (pickling needs it importable, at module level). An
+        instance is deep-copied at every fit (yours is never trained or moved) and starts from its
+        current values, so a pretrained module can be fine-tuned; its layers on the meta device are
         initialised by their ``reset_parameters``. It sees X as given: no centring.
         None: the built-in ``architecture``.
     encoder_kwargs : dict, default=None
@@ -230,9 +229,10 @@ class VAETransformer(VAEScoresMixin, BaseNeuralTransformer):
     Attributes
     ----------
     module_ : torch.nn.Module
-        The trained network: ``encoder`` (a ``trunk`` with ``loc`` and ``log_var``
-        heads) and ``decoder``; your own ``encoder``/``decoder`` modules are
-        inside them, when given.
+        The trained network: ``encoder`` (a ``trunk`` and a linear ``head`` whose
+        first ``n_components`` outputs are the mean and last ``n_components`` the
+        log-variance of q(z|x)) and ``decoder``; your own ``encoder``/``decoder``
+        modules are inside them, when given.
     optimizer_ : torch.optim.Adam
         Its optimizer, kept for :meth:`partial_fit`: torch's fused Adam where the
         device has one (the same updates as the default Adam up to float rounding).
