@@ -32,9 +32,9 @@ The data sets:
 
 The full size trains on all 60,000 MNIST training digits and scores on the
 10,000 test digits, with MNIST's epochs capped at 30 (120 for the linear AE):
-about an hour on 2 CPU cores. The tables give the epochs each fit ran (at the cap, the
-cap stopped it; the linear AE table also says so in a column); ``--epochs``
-raises the cap (each 10 epochs add roughly a quarter of an hour there). On
+93 minutes on 2 CPU cores that another benchmark shared (the results page has
+it). The tables give the epochs each fit ran (at the cap, the cap stopped it;
+the linear AE table also says so in a column); ``--epochs`` raises the cap. On
 digits the cap is the default VAE's 1000 and the fits stop on their tolerance.
 ``--quick`` uses subsets of MNIST and 20 epochs (50 on digits), so its neural
 figures are below what the full run reaches.
@@ -364,7 +364,7 @@ def main():
         type=int,
         default=None,
         help="MNIST's epoch cap for the default AE and VAE and the c sweep (4x for the "
-        "linear AE); default 20 with --quick, else 30: about an hour on 2 cores",
+        "linear AE); default 20 with --quick, else 30",
     )
     args = parser.parse_args()
     names = args.datasets.split(",")
