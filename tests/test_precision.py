@@ -35,13 +35,17 @@ def assert_trains_as_far(half, full):
     assert end <= reference + LOSS_RTOL * abs(reference), (end, reference)
 
 
-def fit_quietly(est, X):
+def fit_briefly(est, X):
+    """fit for max_iter <= 10 epochs, no more than n_iter_no_change (10).
+
+    Short fits on purpose: the stopping rule cannot fire, so max_iter ends them, with
+    its ConvergenceWarning. A VAE of a few epochs may or may not have opened its latent
+    units yet; its collapse warning is not what is tested here.
+    """
     with warnings.catch_warnings():
-        # Short fits on purpose: max_iter ends them, and a VAE of a few epochs
-        # may not have opened its latent units yet; neither is what is tested here.
-        warnings.simplefilter("ignore", ConvergenceWarning)
         warnings.simplefilter("ignore", PosteriorCollapseWarning)
-        return est.fit(X)
+        with pytest.warns(ConvergenceWarning, match=r"stopped after max_iter=\d+ epochs"):
+            return est.fit(X)
 
 
 def mnist_ae(**params):
@@ -76,8 +80,8 @@ def digits():
 @pytest.mark.parametrize("make", [mnist_ae, mnist_vae], ids=["AE", "VAE"])
 def test_bfloat16_trains_mnist_as_far_as_float32(make, mnist_rows):
     X, X_test = mnist_rows
-    full = fit_quietly(make(), X)
-    half = fit_quietly(make(precision="bfloat16"), X)
+    full = fit_briefly(make(), X)
+    half = fit_briefly(make(precision="bfloat16"), X)
     assert_trains_as_far(half, full)
     # Held out, and computed in float32 or better whatever the training precision.
     assert half.score(X_test) == pytest.approx(full.score(X_test), rel=LOSS_RTOL)
@@ -87,8 +91,8 @@ def test_bfloat16_trains_mnist_as_far_as_float32(make, mnist_rows):
 @pytest.mark.parametrize("Est", [AutoencoderTransformer, VAETransformer])
 def test_bfloat16_trains_digits_as_far_as_float32(Est, digits):
     params = dict(n_components=8, max_iter=10, tol=0.0, device="cpu", random_state=0)
-    full = fit_quietly(Est(**params), digits)
-    half = fit_quietly(Est(precision="bfloat16", **params), digits)
+    full = fit_briefly(Est(**params), digits)
+    half = fit_briefly(Est(precision="bfloat16", **params), digits)
     assert_trains_as_far(half, full)
 
 
@@ -96,7 +100,7 @@ def test_bfloat16_trains_digits_as_far_as_float32(Est, digits):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_bfloat16_outputs_keep_the_input_dtype(Est, dtype, digits):
     X = digits.astype(dtype)
-    est = fit_quietly(Est(2, hidden_layer_sizes=(16,), precision="bfloat16", **FAST), X)
+    est = fit_briefly(Est(2, hidden_layer_sizes=(16,), precision="bfloat16", **FAST), X)
     Z = est.transform(X)
     assert Z.dtype == dtype
     assert est.inverse_transform(Z).dtype == dtype
@@ -122,8 +126,8 @@ def test_unknown_precision_is_refused(digits):
 
 
 def test_precision_may_change_between_warm_starts(digits):
-    ae = fit_quietly(AutoencoderTransformer(4, warm_start=True, **FAST), digits)
-    fit_quietly(ae.set_params(precision="bfloat16"), digits)
+    ae = fit_briefly(AutoencoderTransformer(4, warm_start=True, **FAST), digits)
+    fit_briefly(ae.set_params(precision="bfloat16"), digits)
     assert ae.n_iter_ == 6
     assert ae.loss_curve_[-1] < ae.loss_curve_[2]
 
@@ -143,8 +147,8 @@ def test_divergence_under_bfloat16_is_caught(digits):
 @pytest.mark.parametrize("make", [mnist_ae, mnist_vae], ids=["AE", "VAE"])
 def test_cuda_mixed_precision_trains_mnist_as_far_as_float32(make, precision, mnist_rows):
     X, X_test = mnist_rows
-    full = fit_quietly(make(device="cuda"), X)
-    half = fit_quietly(make(device="cuda", precision=precision), X)
+    full = fit_briefly(make(device="cuda"), X)
+    half = fit_briefly(make(device="cuda", precision=precision), X)
     assert_trains_as_far(half, full)
     assert half.score(X_test) == pytest.approx(full.score(X_test), rel=LOSS_RTOL)
     assert half.transform(X_test).dtype == np.float32
@@ -167,7 +171,7 @@ def test_fit_leaves_the_statistics_pass_to_first_use(digits, monkeypatch):
     X = digits.astype(np.float32)  # viewed by fit, not copied: nothing to release
     ae = AutoencoderTransformer(4, **FAST)
     calls = count_statistics_passes(ae, monkeypatch)
-    fit_quietly(ae, X)
+    fit_briefly(ae, X)
     assert calls == []
     ae.transform(X)
     assert calls == []
@@ -190,7 +194,7 @@ def test_fit_keeps_no_copy_of_its_training_rows(digits, monkeypatch, make_input,
     X = make_input(digits)
     ae = AutoencoderTransformer(4, early_stopping=early_stopping, **FAST)
     calls = count_statistics_passes(ae, monkeypatch)
-    fit_quietly(ae, X)
+    fit_briefly(ae, X)
     assert len(calls) == 1  # computed in fit, from the copy, which is then released
     assert ae.__dict__.get("_statistics_rows") is None
     ae.noise_variance_, ae.latent_covariance_
@@ -201,7 +205,7 @@ def test_early_stopping_split_of_float32_rows_is_not_kept(digits, monkeypatch):
     X = digits.astype(np.float32)
     ae = AutoencoderTransformer(4, early_stopping=True, **FAST)
     calls = count_statistics_passes(ae, monkeypatch)
-    fit_quietly(ae, X)
+    fit_briefly(ae, X)
     assert calls and ae.__dict__.get("_statistics_rows") is None
 
 
@@ -225,7 +229,7 @@ def reference_statistics(ae, X):
 @pytest.mark.mnist
 def test_autoencoder_statistics_agree_with_float64(mnist_rows):
     X = mnist_rows[0][:3000]
-    ae = fit_quietly(mnist_ae(max_iter=1), X)
+    ae = fit_briefly(mnist_ae(max_iter=1), X)
     noise_variance, mean, cov = reference_statistics(ae, X)
     # The float32 network rounds each of its ~10 layers' sums (up to 784 terms) to
     # float32; 1e-4 relative is ~800 ulps, far above that, and far below a change of model.
@@ -236,7 +240,7 @@ def test_autoencoder_statistics_agree_with_float64(mnist_rows):
 
 
 def test_vae_learned_noise_variance_agrees_with_float64(digits):
-    vae = fit_quietly(VAETransformer(4, **FAST), digits)
+    vae = fit_briefly(VAETransformer(4, **FAST), digits)
     module = copy.deepcopy(vae.module_).double()
     X64 = torch.as_tensor(digits)
     # The pass draws one z per row from the scoring stream: the same draws here.
@@ -250,7 +254,7 @@ def test_vae_learned_noise_variance_agrees_with_float64(digits):
 
 @pytest.mark.parametrize("Est", [AutoencoderTransformer, VAETransformer])
 def test_pickling_before_first_use_keeps_the_statistics_not_the_rows(Est, digits):
-    est = fit_quietly(Est(4, hidden_layer_sizes=(16,), **FAST), digits)
+    est = fit_briefly(Est(4, hidden_layer_sizes=(16,), **FAST), digits)
     blob = pickle.dumps(est)
     assert len(blob) < digits.astype(np.float32).nbytes  # the training rows stay behind
     restored = pickle.loads(blob)
@@ -291,9 +295,9 @@ def test_vae_encoder_statistics_wait_for_first_use_and_match_an_eager_fit(digits
     X = np.concatenate([digits] * 5).astype(np.float32)  # 8985 rows: two encoder blocks
     lazy = VAETransformer(4, likelihood="bernoulli", **FAST)
     calls = count_statistics_passes(lazy, monkeypatch)
-    fit_quietly(lazy, X)
+    fit_briefly(lazy, X)
     assert calls == []  # fit proved a unit active on its first block and stopped there
-    eager = fit_quietly(VAETransformer(4, likelihood="bernoulli", **FAST), X.astype(np.float64))
+    eager = fit_briefly(VAETransformer(4, likelihood="bernoulli", **FAST), X.astype(np.float64))
     assert lazy.n_active_units_ == eager.n_active_units_ > 0
     assert calls == [X.shape]
     np.testing.assert_array_equal(lazy.active_units_, eager.active_units_)
@@ -308,8 +312,8 @@ def test_vae_collapse_is_warned_from_every_row_when_no_block_proves_a_unit_activ
     X = np.concatenate([digits] * 5).astype(np.float32)
     vae = VAETransformer(3, noise_variance=1.0, **{**FAST, "max_iter": 2})
     with pytest.warns(PosteriorCollapseWarning, match=r"0 of 3 latent units are active"):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
+        # Two epochs, fewer than n_iter_no_change: max_iter ends the fit.
+        with pytest.warns(ConvergenceWarning, match=r"stopped after max_iter=2 epochs"):
             vae.fit(X)
     assert vae.n_active_units_ == 0 and vae.kl_per_dimension_.shape == (3,)
 
@@ -317,7 +321,7 @@ def test_vae_collapse_is_warned_from_every_row_when_no_block_proves_a_unit_activ
 def test_vae_encoder_statistics_see_the_rows_binarized_as_training_did(digits):
     X = np.concatenate([digits] * 5).astype(np.float32)
     params = dict(likelihood="bernoulli", binarize="dynamic", **FAST)
-    lazy = fit_quietly(VAETransformer(4, **params), X)  # read after fit, from X
-    eager = fit_quietly(VAETransformer(4, **params), X.astype(np.float64))  # made in fit
+    lazy = fit_briefly(VAETransformer(4, **params), X)  # read after fit, from X
+    eager = fit_briefly(VAETransformer(4, **params), X.astype(np.float64))  # made in fit
     np.testing.assert_array_equal(lazy.kl_per_dimension_, eager.kl_per_dimension_)
     np.testing.assert_array_equal(lazy.active_units_, eager.active_units_)
