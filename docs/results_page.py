@@ -37,11 +37,16 @@ def _table(rows):
     return "\n".join(lines)
 
 
-def _section(path, page_dir):
+def _section(path, page_dir, headings):
+    """The section of one results file; ``headings``: those already on the page."""
     data = json.loads(path.read_text())
     if not isinstance(data, dict):
         data = {"rows": data if isinstance(data, list) else [{"value": data}]}
-    parts = [f"## {data.get('title', path.stem)}", "", f"From `{path.name}`.", ""]
+    heading = str(data.get("title", path.stem))
+    if heading in headings:  # two runs of one script (e.g. at other sizes): tell them apart
+        heading = f"{heading} ({path.stem})"
+    headings.add(heading)
+    parts = [f"## {heading}", "", f"From `{path.name}`.", ""]
     if data.get("description"):
         parts += [str(data["description"]), ""]
     if isinstance(data.get("meta"), dict):
@@ -71,8 +76,9 @@ def write_results_page(results_dir, out):
     out.parent.mkdir(parents=True, exist_ok=True)
     if files:
         parts = [f"Generated from {len(files)} file(s) in `benchmarks/results/`.", ""]
+        headings = set()
         for path in files:
-            parts += _section(path, out.parent)
+            parts += _section(path, out.parent, headings)
     else:
         parts = [
             "**No results generated yet.** The benchmark scripts in `benchmarks/` write their",

@@ -147,3 +147,16 @@ def test_peers_verdicts_say_missed_plainly():
         "skvae / minimal loop (CPU time, 1 thread, median): 0.90x, goal <= 1.0x: met.",
         "faster than every peer: met.",
     ]
+
+
+def test_results_page_tells_apart_two_files_with_one_title(tmp_path):
+    # bench_burda.json and bench_burda_long.json: one script, two runs, one title.
+    for name in ("bench_burda", "bench_burda_long"):
+        body = {"title": "Burda et al.'s VAE on MNIST", "rows": [{"run": name}]}
+        (tmp_path / f"{name}.json").write_text(json.dumps(body))
+    page = write_results_page(tmp_path, tmp_path / "page" / "results.md")
+    headings = [line for line in page.splitlines() if line.startswith("## ")]
+    assert headings == [
+        "## Burda et al.'s VAE on MNIST",
+        "## Burda et al.'s VAE on MNIST (bench_burda_long)",
+    ]
