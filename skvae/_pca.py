@@ -391,7 +391,9 @@ class PCA(
             mean, Xv = _centred(X, copy=self.copy)
             x_is_centred = True
             U, S, Vt = _full_svd(Xv)
-            explained_variance = S**2 / (n_samples - 1)
+            # Divided by numpy, as in scikit-learn: one sample divides 0 by 0, with
+            # numpy's warning (the same correctly rounded quotients as torch's).
+            explained_variance = torch.from_numpy((S**2).cpu().numpy() / (n_samples - 1))
             variances = _column_sum_of_squares(Xv) / n_samples
         else:
             Xv = X

@@ -49,7 +49,7 @@ def test_sample_after_arpack_with_a_slightly_negative_noise_variance():
     assert np.isfinite(samples).all()
 
 
-@pytest.mark.parametrize("solver", ["randomized", "full", "arpack"])
+@pytest.mark.parametrize("solver", ["randomized", "full", "auto", "arpack"])
 def test_one_sample_fits_as_in_sklearn(solver):
     X = np.array([[1.0, 2.0, 3.0]])
     n_components = 1 if solver != "arpack" else 0
@@ -58,24 +58,21 @@ def test_one_sample_fits_as_in_sklearn(solver):
         with pytest.raises(ValueError, match="must be between 1 and"):
             PCA(n_components, svd_solver=solver).fit(X)
         return
-    # One sample: n_samples - 1 = 0 divides 0 by 0, with numpy's warning in scikit-learn,
-    # and in skvae's truncated solver, which divides the total variance as sklearn does.
+    # One sample: n_samples - 1 = 0 divides 0 by 0, with numpy's warning in both.
     with pytest.warns(RuntimeWarning, match="invalid value encountered"):
         ref = decomposition.PCA(n_components, svd_solver=solver).fit(X)
-    if solver == "randomized":
-        with pytest.warns(RuntimeWarning, match="invalid value encountered"):
-            ours = PCA(n_components, svd_solver=solver).fit(X)
-    else:
-        ours = PCA(n_components, svd_solver=solver).fit(X)  # the same NaN, without a warning
+    with pytest.warns(RuntimeWarning, match="invalid value encountered"):
+        ours = PCA(n_components, svd_solver=solver).fit(X)
     assert_same_fit(ref, ours)  # NaN variances where sklearn has NaN
 
 
 def test_score_after_fitting_one_sample_raises_linalg_error():
     X = np.array([[1.0, 2.0, 3.0]])
-    ref = PCA().fit(X)
-    with pytest.warns(RuntimeWarning, match="invalid value encountered"):  # sklearn's 0/0
-        pca = decomposition.PCA().fit(X)
-    for model in (ref, pca):
+    with pytest.warns(RuntimeWarning, match="invalid value encountered"):  # 0/0 in both
+        ours = PCA().fit(X)
+    with pytest.warns(RuntimeWarning, match="invalid value encountered"):
+        ref = decomposition.PCA().fit(X)
+    for model in (ours, ref):
         with pytest.raises(np.linalg.LinAlgError, match="[Ss]ingular"):
             model.score(np.ones((2, 3)))
 
