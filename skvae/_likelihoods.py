@@ -111,18 +111,14 @@ def log_likelihood(likelihood, x, out, log_c=None):
 def total_nll(likelihood, x, out, log_c=None):
     """-log p(x|z) summed over the rows and features of the batch: a scalar tensor.
 
-    The training loss's term, :func:`log_likelihood`'s rows summed and negated,
-    with the Bernoulli sum reduced inside torch's kernel: no (batch, d)
-    temporary of per-pixel terms and no separate reduction, forward or backward.
+    The training loss's term: :func:`log_likelihood`'s rows summed and negated,
+    except that the Bernoulli sum is reduced inside torch's kernel, with no
+    (batch, d) temporary of per-pixel terms and no separate reduction, forward or
+    backward.
     """
-    if likelihood == "gaussian":
-        inv_c = torch.exp(-log_c) if torch.is_tensor(log_c) else math.exp(-log_c)
-        sq = (x - out).square().sum()
-        return 0.5 * (sq * inv_c + x.numel() * (LOG_2PI + log_c))
     if likelihood == "bernoulli":
         return F.binary_cross_entropy_with_logits(out, x, reduction="sum")
-    nll = F.binary_cross_entropy_with_logits(out, x, reduction="none")
-    return (nll - cb_log_normalizer(out)).sum()
+    return -log_likelihood(likelihood, x, out, log_c).sum()
 
 
 def decoder_mean(likelihood, out):
