@@ -27,12 +27,19 @@ epochs; each on one thread by process CPU time, and on the default threads by
 wall time, with the final training loss. Goals: skvae float32 <= 0.85x the
 bare loop, bfloat16 <= 0.65x at a final loss within 1% of float32's.
 
+With ``--floor-windows N`` a fourth table follows on the CPU: the cost of one
+training step, bare loop, skvae float32 and bfloat16, against the same step done
+all in bfloat16 (weights, loss and optimizer too): no way to train, but the
+least that a bfloat16 step of the network costs with torch's kernels, which
+tells whether a bfloat16 goal can be met at all.
+
 Usage::
 
     python benchmarks/bench_training.py            # MNIST, 60000 rows
     python benchmarks/bench_training.py --quick    # 6000 rows, fewer repeats
     python benchmarks/bench_training.py --threads-only --rounds 5
     python benchmarks/bench_training.py --fits-only --fit-rounds 3 [--no-wall]
+    python benchmarks/bench_training.py --floor-only --floor-windows 10
 """
 
 import argparse
@@ -50,9 +57,10 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV
 from torch import nn
 
-from skvae import AutoencoderTransformer, VAETransformer
+from skvae import AutoencoderTransformer, VAETransformer, _training
 from skvae._device import resolve_device
 from skvae._training import train
+from skvae.exceptions import PosteriorCollapseWarning
 
 MNIST = Path(
     os.environ.get("SKVAE_MNIST", Path(__file__).resolve().parents[2] / "shared/data/mnist.npz")
@@ -422,6 +430,107 @@ def fit_table(cases, X_np, device, n_rounds, n_epochs=4, with_wall=True):
     return rows
 
 
+def step_floor(cases, X_np, n_windows, n_steps):
+    """Training steps per precision against the floor of a step done all in bfloat16 (CPU).
+
+    Four contenders per model, interleaved window by window, each window
+    ``n_steps`` training steps on one torch thread, timed by process CPU time:
+    the bare loop (float32, default Adam); skvae's training loop in float32
+    and in bfloat16, each window one call of :func:`skvae._training.train` on the
+    estimator's own module, loss and optimizer, as ``fit`` makes it (each window
+    also pays the loop's per-call work, a copy of the weights and the loss before
+    training, measured here on one batch's rows instead of 1024 so that it stays
+    under 1% of a window); and the bare model with its data, its
+    weights, its loss and its (fused) Adam all in bfloat16, which rounds its
+    updates away and is no way to train, but does a step's work with the fewest
+    bytes and no casts at all: with torch's kernels, the least any bfloat16
+    step can cost here. Returns the table's rows.
+    """
+    contenders = []
+    for name, ref_cls, batch, make in cases:
+        model = name.split()[0]
+        rows = n_steps * batch
+        X = torch.from_numpy(X_np[:rows])
+        torch.manual_seed(0)
+        bare = ref_cls()
+        bare_opt = torch.optim.Adam(bare.parameters(), lr=1e-3)
+        torch.manual_seed(0)
+        floor = ref_cls().to(torch.bfloat16)
+        floor_opt = torch.optim.Adam(floor.parameters(), lr=1e-3, fused=True)
+        X_bf16 = X.to(torch.bfloat16)
+        contenders.append(
+            (model, "bare loop, float32, default Adam",
+             lambda m=bare, o=bare_opt, x=X, b=batch: plain_epoch(m, o, x, b))
+        )  # fmt: skip
+        for precision in ("float32", "bfloat16"):
+            est = make(1).set_params(precision=precision)
+            with warnings.catch_warnings():
+                # Ten batches that only build the module and optimizer the windows
+                # train: what they converge or collapse to is not measured.
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                warnings.simplefilter("ignore", PosteriorCollapseWarning)
+                est.fit(X_np[: 10 * batch])
+            order = torch.Generator().manual_seed(0)
+            noise = torch.Generator().manual_seed(1)
+            contenders.append(
+                (model, f"skvae {precision}",
+                 lambda e=est, x=X, o=order, n=noise, p=precision: train(
+                     e.module_, e._make_loss(n), e.optimizer_, x, generator=o,
+                     batch_size=e.batch_size, max_iter=1, tol=0.0, n_iter_no_change=1,
+                     first_epoch=1, precision=p))
+            )  # fmt: skip
+        contenders.append(
+            (model, "all bfloat16: weights, loss, Adam (floor)",
+             lambda m=floor, o=floor_opt, x=X_bf16, b=batch: plain_epoch(m, o, x, b))
+        )  # fmt: skip
+    threads, start_rows = torch.get_num_threads(), _training._START_ROWS
+    torch.set_num_threads(1)
+    _training._START_ROWS = min(case[2] for case in cases)
+    cpu = {c[:2]: [] for c in contenders}
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
+    try:
+        for window in range(n_windows + 1):  # window 0 warms up, not timed
+            for model, label, run in contenders:
+                start = time.process_time()
+                run()
+                if window:
+                    cpu[model, label].append((time.process_time() - start) / n_steps * 1e3)
+    finally:
+        torch.set_num_threads(threads)
+        _training._START_ROWS = start_rows
+    print(f"load average after:  {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    header = (
+        f"{'model':<5} {'contender':<42} {'ms/step min':>11} {'ms/step med':>11} "
+        f"{'x bare min':>10} {'x bare med':>10}"
+    )
+    print(header)
+    print("-" * len(header))
+    rows = []
+    for model, label, _ in contenders:
+        bare = cpu[model, "bare loop, float32, default Adam"]
+        times = cpu[model, label]
+        row = {
+            "model": model,
+            "contender": label,
+            "cpu ms/step min (1 thread)": min(times),
+            "cpu ms/step median": statistics.median(times),
+            "x bare (min)": min(times) / min(bare),
+            "x bare (median)": statistics.median(times) / statistics.median(bare),
+        }
+        rows.append(row)
+        print(
+            f"{model:<5} {label:<42} {min(times):>11.2f} {statistics.median(times):>11.2f} "
+            f"{row['x bare (min)']:>10.2f} {row['x bare (median)']:>10.2f}"
+        )
+    print(
+        f"{n_windows} interleaved windows of {n_steps} steps after a warm-up window; process "
+        "CPU time on 1 thread per training step. The all-bfloat16 row is a floor, not a "
+        "way to train: with torch's kernels, no bfloat16 step with float32 weights, loss "
+        "and optimizer can cost less."
+    )
+    return rows
+
+
 def grid_search_seconds(X, n_jobs):
     """Wall time of a small GridSearchCV over the autoencoder with ``n_jobs`` workers."""
     search = GridSearchCV(
@@ -437,8 +546,11 @@ def grid_search_seconds(X, n_jobs):
     return time.perf_counter() - start
 
 
-def write_fit_json(args, meta, rows, source, n_rows):
-    """The whole-fit table as a results file, with a plain verdict on each goal."""
+def write_fit_json(args, meta, rows, source, n_rows, floor_rows=None):
+    """The whole-fit table as a results file, with a plain verdict on each goal.
+
+    ``floor_rows``, from :func:`step_floor`, become a second table.
+    """
     if args.json is None:
         return
     on_gpu = meta.get("device", "cpu").startswith("cuda")
@@ -472,46 +584,29 @@ def write_fit_json(args, meta, rows, source, n_rows):
         + " ".join(verdicts)
         + (" Quick size: a subset of MNIST." if args.quick else "")
     )
-    write_json(args.json, "Training speed against a bare torch loop", description, meta,
-               [("Whole fits: bare loop vs skvae per precision", rows)])  # fmt: skip
+    tables = [("Whole fits: bare loop vs skvae per precision", rows)]
+    if floor_rows:
+        floors = [
+            f"{r['model']}: {r['x bare (min)']:.2f}x (min) / {r['x bare (median)']:.2f}x (median)"
+            for r in floor_rows
+            if r["contender"].startswith("all bfloat16")
+        ]
+        description += (
+            f" Second table: CPU time per training step, {args.floor_windows} interleaved "
+            f"windows of {args.floor_steps} steps, 1 thread, against a step done all in "
+            "bfloat16 (weights, loss and Adam; no way to train, the least a bfloat16 step "
+            "costs on this CPU), which runs at " + "; ".join(floors) + " the bare loop's step."
+        )
+        tables.append(("Training steps: the all-bfloat16 floor", floor_rows))
+    write_json(args.json, "Training speed against a bare torch loop", description, meta, tables)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small smoke run")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument(
-        "--threads-only", action="store_true", help="only the 1- vs 2-thread table (CPU)"
-    )
-    parser.add_argument("--rounds", type=int, default=3, help="timed rounds of that table")
-    parser.add_argument(
-        "--fits-only", action="store_true", help="only the table of whole fits per precision"
-    )
-    parser.add_argument("--fit-rounds", type=int, default=3, help="rounds of that table")
-    parser.add_argument(
-        "--no-wall", action="store_true", help="that table without the default-threads runs"
-    )
-    parser.add_argument("--data", default=None, help="mnist.npz (default: ../shared/data)")
-    parser.add_argument("--json", default=None, help="write the whole-fit table here")
-    args = parser.parse_args()
-    global MNIST
-    MNIST = Path(args.data) if args.data else MNIST
-    meta = run_meta(args.quick, MNIST)
-
-    n_rows, n_epochs = (6000, 3) if args.quick else (60000, 5)
-    device = resolve_device(args.device)
-    meta["device"] = str(device) + (
-        f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""
-    )
-    X_np, source = load(n_rows)
-    X = torch.from_numpy(X_np).to(device)
-    print(f"data: {source}")
-    print(f"device: {device}, torch {torch.__version__}, threads: {torch.get_num_threads()}")
-
+def make_cases(device):
+    """The AE and the Burda VAE, as (name, bare model class, batch, estimator for n epochs)."""
     common = dict(
         tol=0.0, n_iter_no_change=10**6, device=device, random_state=0, learning_rate=1e-3
     )
-    cases = [
+    return [
         (
             "AE 784-512-256-32 relu, batch 128",
             RefAE,
@@ -535,11 +630,67 @@ def main():
             ),
         ),
     ]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small smoke run")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument(
+        "--threads-only", action="store_true", help="only the 1- vs 2-thread table (CPU)"
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="timed rounds of that table")
+    parser.add_argument(
+        "--fits-only", action="store_true", help="only the table of whole fits per precision"
+    )
+    parser.add_argument("--fit-rounds", type=int, default=3, help="rounds of that table")
+    parser.add_argument(
+        "--no-wall", action="store_true", help="that table without the default-threads runs"
+    )
+    parser.add_argument(
+        "--floor-windows",
+        type=int,
+        default=0,
+        help="after the whole fits, time training steps against an all-bfloat16 step in "
+        "this many interleaved windows (CPU; 0: skip)",
+    )
+    parser.add_argument("--floor-steps", type=int, default=100, help="steps per window")
+    parser.add_argument(
+        "--floor-only", action="store_true", help="only that table (CPU); needs --floor-windows"
+    )
+    parser.add_argument("--data", default=None, help="mnist.npz (default: ../shared/data)")
+    parser.add_argument("--json", default=None, help="write the whole-fit table here")
+    args = parser.parse_args()
+    global MNIST
+    MNIST = Path(args.data) if args.data else MNIST
+    meta = run_meta(args.quick, MNIST)
+
+    n_rows, n_epochs = (6000, 3) if args.quick else (60000, 5)
+    device = resolve_device(args.device)
+    meta["device"] = str(device) + (
+        f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""
+    )
+    X_np, source = load(n_rows)
+    X = torch.from_numpy(X_np).to(device)
+    print(f"data: {source}")
+    print(f"device: {device}, torch {torch.__version__}, threads: {torch.get_num_threads()}")
+
+    cases = make_cases(device)
+    if (args.floor_windows or args.floor_only) and device.type != "cpu":
+        parser.error("--floor-windows times bfloat16 on the CPU; use --device cpu")
+    if args.floor_only:
+        if not args.floor_windows:
+            parser.error("--floor-only needs --floor-windows N")
+        step_floor(cases, X_np, args.floor_windows, args.floor_steps)
+        return
     if args.fits_only or not args.threads_only:
         if not MNIST.exists() and not args.quick:
             parser.exit(1, f"MNIST not found at {MNIST}; set SKVAE_MNIST to mnist.npz.\n")
         rows = fit_table(cases, X_np, device, args.fit_rounds, with_wall=not args.no_wall)
-        write_fit_json(args, meta, rows, source, len(X_np))
+        floor_rows = None
+        if args.floor_windows:
+            floor_rows = step_floor(cases, X_np, args.floor_windows, args.floor_steps)
+        write_fit_json(args, meta, rows, source, len(X_np), floor_rows)
         if args.fits_only:
             return
     if args.threads_only:

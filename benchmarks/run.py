@@ -39,10 +39,11 @@ RESULTS = HERE / "results"
 BENCHMARKS = {
     "bench_pca": ("bench_pca", ["--quick", "--threads", "1"], ["--threads", "1"], False),
     # Five interleaved rounds at full size: on a shared machine three leave the median noisy.
+    # Then the cost of a training step against an all-bfloat16 step (the floor table).
     "bench_training": (
         "bench_training",
-        ["--fits-only", "--quick"],
-        ["--fits-only", "--fit-rounds", "5"],
+        ["--fits-only", "--quick", "--floor-windows", "2", "--floor-steps", "30"],
+        ["--fits-only", "--fit-rounds", "5", "--floor-windows", "10"],
         False,
     ),
     "bench_peers": ("bench_peers", ["--quick"], [], True),

@@ -160,3 +160,46 @@ def test_results_page_tells_apart_two_files_with_one_title(tmp_path):
         "## Burda et al.'s VAE on MNIST",
         "## Burda et al.'s VAE on MNIST (bench_burda_long)",
     ]
+
+
+def test_training_floor_times_every_contender_and_puts_back_what_it_changed(tmp_path):
+    """bench_training's step table: four contenders a model, written as a second table."""
+    import argparse
+
+    import bench_training
+    import torch
+
+    cases = bench_training.make_cases(torch.device("cpu"))
+    X = np.random.default_rng(0).random((1300, 784), dtype=np.float32)
+    threads = torch.get_num_threads()
+    start_rows = bench_training._training._START_ROWS
+    rows = bench_training.step_floor(cases, X, n_windows=1, n_steps=2)
+
+    assert torch.get_num_threads() == threads
+    assert bench_training._training._START_ROWS == start_rows
+    labels = ["bare loop, float32, default Adam", "skvae float32", "skvae bfloat16",
+              "all bfloat16: weights, loss, Adam (floor)"]  # fmt: skip
+    assert [(r["model"], r["contender"]) for r in rows] == [
+        (model, label) for model in ("AE", "VAE") for label in labels
+    ]
+    for row in rows:
+        assert 0 < row["cpu ms/step min (1 thread)"] <= row["cpu ms/step median"] < np.inf
+        if row["contender"].startswith("bare"):
+            assert row["x bare (min)"] == row["x bare (median)"] == 1.0
+
+    args = argparse.Namespace(
+        json=tmp_path / "t.json", fit_rounds=1, quick=True, floor_windows=1, floor_steps=2
+    )
+    fit_rows = [
+        {"model": "VAE", "contender": "skvae bfloat16 fit, 4 epochs", "cpu x bare": 0.7,
+         "loss vs float32": "+0.10%"},
+    ]  # fmt: skip
+    bench_training.write_fit_json(args, {"device": "cpu"}, fit_rows, "synthetic", 1300, rows)
+    body = json.loads((tmp_path / "t.json").read_text())
+    assert [t["title"] for t in body["tables"]] == [
+        "Whole fits: bare loop vs skvae per precision",
+        "Training steps: the all-bfloat16 floor",
+    ]
+    assert "VAE skvae bfloat16 fit, 4 epochs: 0.70x the bare loop" in body["description"]
+    assert "goal <= 0.65x at a loss within 1%: MISSED." in body["description"]
+    assert "which runs at AE: " in body["description"]
