@@ -260,11 +260,11 @@ class AutoencoderTransformer(BaseNeuralTransformer):
         self.precision = precision
         self.random_state = random_state
 
-    def _build_module(self, Xt, generator):
+    def _build_module(self, Xt, generator, mean):
         def make(trunk, width, decoder):
             return Autoencoder(trunk, width, self.n_components, decoder)
 
-        module = build_network(self, Xt, generator, make, output_offset=Xt.mean(0))
+        module = build_network(self, Xt, generator, make, mean, output_offset=mean)
         return materialize(module, generator, self.device_)
 
     def _make_loss(self, noise_generator):
@@ -278,10 +278,10 @@ class AutoencoderTransformer(BaseNeuralTransformer):
 
         return loss
 
-    def _reference_losses(self, Xt):
+    def _reference_losses(self, Xt, mean):
         # Predicting the mean costs ||x - mean||² / 2 per sample; a fit that ends
         # above twice that has diverged.
-        null = 0.5 * squared_spread(Xt, Xt.mean(0))
+        null = 0.5 * squared_spread(Xt, mean)
         return null, 2 * null
 
     def _encode(self, X):

@@ -283,6 +283,8 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, InferenceMixin, Bas
         check_precision(self.precision, self.device_, type(self).__name__)
         Xt, dtype = self._validate_rows(X, reset=not keep)
         self._check_training_values(Xt)
+        # One pass over X for its mean: the network's centring and the reference losses.
+        mean = Xt.mean(0)  # (n_features,)
         if not keep:
             self._fit_dtype = dtype
             self._n_fit_calls = 0
@@ -294,7 +296,7 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, InferenceMixin, Bas
         noise_gen = torch.Generator(device=self.device_).manual_seed(self._spawn_seed(_NOISE, call))
         if not keep:
             init_gen = torch.Generator().manual_seed(self._spawn_seed(_INIT, call))
-            self.module_ = self._build_module(Xt, init_gen)
+            self.module_ = self._build_module(Xt, init_gen, mean)
             self._fitted_architecture = self._architecture()
             self._widest_activation = widest_activation(
                 self.module_,
@@ -316,11 +318,12 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, InferenceMixin, Bas
         early_stopping = self.early_stopping and not incremental
         if early_stopping:
             Xt, X_val = self._split_validation(Xt, shuffle_gen)
+            mean = Xt.mean(0)  # of the rows trained on
         n = Xt.shape[0]
         batch_size = min(200, n) if self.batch_size == "auto" else min(self.batch_size, n)
         max_iter = 1 if incremental else self.max_iter
 
-        null_loss, diverged_above = self._reference_losses(Xt)
+        null_loss, diverged_above = self._reference_losses(Xt, mean)
         history = train(
             self.module_,
             self._make_loss(noise_gen),
@@ -438,9 +441,10 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, InferenceMixin, Bas
                 stacklevel=caller_stacklevel(),
             )
 
-    def _reference_losses(self, Xt):
-        """Hook: the loss of predicting the mean of Xt, and the loss above which training
-        has diverged, as two floats (see :func:`~skvae._training.train`)."""
+    def _reference_losses(self, Xt, mean):
+        """Hook: the loss of predicting ``mean`` (the mean of Xt) for every row, and the
+        loss above which training has diverged, as two floats (see
+        :func:`~skvae._training.train`)."""
         raise NotImplementedError
 
     def _architecture(self):

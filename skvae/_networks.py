@@ -114,20 +114,20 @@ def _dry_run(module, batch, role, estimator, expects, shape, generator):
         module.train(was_training)
 
 
-def build_network(estimator, Xt, generator, make, output_offset):
+def build_network(estimator, Xt, generator, make, mean, output_offset):
     """The module of ``estimator`` before :func:`materialize`: skvae's own layers on
     the meta device, the user's with their values on the CPU.
 
     ``make(trunk, width, decoder)`` wraps the encoder trunk (batch, n_features) ->
     (batch, width) with the estimator's heads. ``output_offset`` (n_features,) is
     what the built-in decoders add to their output (the user's get nothing added:
-    their output is the likelihood's parameters as written).
+    their output is the likelihood's parameters as written). ``mean``
+    (n_features,) is the mean of ``Xt``, which the built-in encoders subtract.
     """
     n_features = Xt.shape[1]
     shape = input_shape_of(estimator, n_features)
     hidden = tuple(estimator.hidden_layer_sizes)
     activation, k = estimator.activation, estimator.n_components
-    mean = Xt.mean(0)  # (n_features,)
 
     if estimator.encoder is None:
         if estimator.architecture == "conv":

@@ -407,19 +407,18 @@ class VAETransformer(VAEScoresMixin, BaseNeuralTransformer):
             return torch.logit(mean.clamp(_LOGIT_CLIP, 1 - _LOGIT_CLIP))
         return mean
 
-    def _build_module(self, Xt, generator):
+    def _build_module(self, Xt, generator, mean):
         def make(trunk, width, decoder):
             return VAE(trunk, width, self.n_components, decoder)
 
-        offset = self._output_offset(Xt.mean(0))  # (n_features,)
-        module = build_network(self, Xt, generator, make, output_offset=offset)
+        offset = self._output_offset(mean)  # (n_features,)
+        module = build_network(self, Xt, generator, make, mean, output_offset=offset)
         return materialize(module, generator, self.device_)
 
-    def _reference_losses(self, Xt):
+    def _reference_losses(self, Xt, mean):
         # The loss of q(z|x) = p(z), which costs no KL, with a decoder that outputs
         # the mean of X; training has diverged above it plus a nat per feature.
         d = Xt.shape[1]
-        mean = Xt.mean(0)  # (n_features,)
         if self.likelihood == "gaussian":
             sq = squared_spread(Xt, mean)  # E||x - mean||²
             if self.noise_variance == "learned":

@@ -277,7 +277,7 @@ def test_partial_fit_statistics_describe_the_last_call(digits):
 def test_vae_null_loss_without_a_pass_over_x_is_the_row_average(likelihood, mnist_rows):
     X = torch.as_tensor(mnist_rows[0][:2000])
     vae = VAETransformer(likelihood=likelihood)
-    null, _ = vae._reference_losses(X)
+    null, _ = vae._reference_losses(X, X.mean(0))
     logits = vae._output_offset(X.mean(0)).double().expand_as(X)
     rows = -log_likelihood(likelihood, X.double(), logits)  # (n_samples,)
     # float32 means and logits against float64 sums over 784 features.
