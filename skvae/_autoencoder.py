@@ -130,7 +130,8 @@ class AutoencoderTransformer(BaseNeuralTransformer):
     precision : {'float32', 'bfloat16', 'float16'}, default='float32'
         Arithmetic of the training steps. 'bfloat16' runs the network's forward
         pass under ``torch.autocast`` on the CPU or a CUDA device: faster where the
-        hardware computes in bfloat16, at a final loss close to float32's. 'float16'
+        hardware computes in bfloat16 and the layers are wide (hundreds of units),
+        at a final loss close to float32's. 'float16'
         does the same with gradient scaling, on CUDA only. Either way the weights,
         the optimizer and the reductions of the loss stay float32, and inference
         (``transform``, scores, ``sample``) is float32 or better, with outputs in
