@@ -111,6 +111,17 @@ class RefVAE(nn.Module):
         return (rec.sum(1) + kl).mean()
 
 
+def print_load(when):
+    """The load average before or after a table's runs: other work on the machine shows there."""
+    print(f"{'load average ' + when + ':':<21}{' '.join(f'{x:.2f}' for x in os.getloadavg())}",
+          flush=True)  # fmt: skip
+
+
+def print_header(header):
+    print(header)
+    print("-" * len(header))
+
+
 def plain_epoch(model, opt, X, batch_size):
     """One epoch of the plain reference loop: shuffled minibatches, default Adam.
 
@@ -237,7 +248,7 @@ def thread_scaling(make, X_np, n_rounds):
     wall = {key: [] for key in contenders}
     cpu = {key: [] for key in contenders}
     optimizers = {}
-    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
+    print_load("before")
     for round_ in range(n_rounds + 1):  # round 0 is a warm-up, not timed
         for (name, n_threads), epochs in contenders.items():
             torch.set_num_threads(n_threads)
@@ -250,14 +261,13 @@ def thread_scaling(make, X_np, n_rounds):
             times = ", ".join(f"{name} {n}t {wall[name, n][-1]:.2f}" for name, n in contenders)
             print(f"round {round_} wall s: {times}", flush=True)
     torch.set_num_threads(threads)
-    print(f"load average after:  {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print_load("after")
 
     header = (
         f"{'AE 784-512-256-32 relu, batch 128':<34} {'threads':>7} {'wall min':>9} "
         f"{'wall med':>9} {'cpu min':>8} {'cpu med':>8} {'denormals in Adam state':>24}"
     )
-    print(header)
-    print("-" * len(header))
+    print_header(header)
     for name, n_threads in contenders:
         key = (name, n_threads)
         print(
@@ -342,7 +352,7 @@ def fit_table(cases, X_np, device, n_rounds, n_epochs=4, with_wall=True):
     cpu = {c[:2]: [] for c in contenders}
     wall = {c[:2]: [] for c in contenders}
     loss = {c[:2]: [] for c in contenders}
-    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
+    print_load("before")
     on_gpu = device.type == "cuda"
     for round_ in range(n_rounds):
         for model, label, _, _, run in contenders:
@@ -378,13 +388,12 @@ def fit_table(cases, X_np, device, n_rounds, n_epochs=4, with_wall=True):
                 flush=True,
             )
     torch.set_num_threads(threads)
-    print(f"load average after:  {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print_load("after")
     header = (
         f"{'model':<5} {'contender':<36} {'cpu min':>8} {'cpu med':>8} {'x bare':>7} "
         f"{'wall min':>9} {'wall med':>9} {'x bare':>7} {'final loss':>11} {'vs f32':>7}"
     )
-    print(header)
-    print("-" * len(header))
+    print_header(header)
     rows = []
     for model, label, kind, epochs, _ in contenders:
         key = (model, label)
@@ -487,7 +496,7 @@ def step_floor(cases, X_np, n_windows, n_steps):
     torch.set_num_threads(1)
     _training._START_ROWS = min(case[2] for case in cases)
     cpu = {c[:2]: [] for c in contenders}
-    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
+    print_load("before")
     try:
         for window in range(n_windows + 1):  # window 0 warms up, not timed
             for model, label, run in contenders:
@@ -498,13 +507,12 @@ def step_floor(cases, X_np, n_windows, n_steps):
     finally:
         torch.set_num_threads(threads)
         _training._START_ROWS = start_rows
-    print(f"load average after:  {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print_load("after")
     header = (
         f"{'model':<5} {'contender':<42} {'ms/step min':>11} {'ms/step med':>11} "
         f"{'x bare min':>10} {'x bare med':>10}"
     )
-    print(header)
-    print("-" * len(header))
+    print_header(header)
     rows = []
     for model, label, _ in contenders:
         bare = cpu[model, "bare loop, float32, default Adam"]
@@ -703,8 +711,7 @@ def main():
         f"{'ratio':>7} {'ratio vs FTZ':>12} {'ref rows/s':>11} {'skvae rows/s':>12} "
         f"{'fit overhead s':>15}"
     )
-    print(header)
-    print("-" * len(header))
+    print_header(header)
     for name, ref_cls, batch, make in cases:
         ref = reference_epoch(ref_cls, X, batch, n_epochs, flush_denormal=False)
         ref_ftz = reference_epoch(ref_cls, X, batch, n_epochs, flush_denormal=True)
