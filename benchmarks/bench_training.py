@@ -27,8 +27,8 @@ epochs; each on one thread by process CPU time, and on the default threads by
 wall time, with the final training loss. Goals: skvae float32 <= 0.85x the
 bare loop, bfloat16 <= 0.65x at a final loss within 1% of float32's.
 
-With ``--floor-windows N`` a fourth table follows on the CPU: the cost of one
-training step, bare loop, skvae float32 and bfloat16, against the same step done
+With ``--floor-windows N`` a table of single training steps follows the whole
+fits (CPU only): bare loop, skvae float32 and bfloat16, against the same step done
 all in bfloat16 (weights, loss and optimizer too): no way to train, but the
 least that a bfloat16 step of the network costs with torch's kernels, which
 tells whether a bfloat16 goal can be met at all.
@@ -603,7 +603,9 @@ def write_fit_json(args, meta, rows, source, n_rows, floor_rows=None):
             f" Second table: CPU time per training step, {args.floor_windows} interleaved "
             f"windows of {args.floor_steps} steps, 1 thread, against a step done all in "
             "bfloat16 (weights, loss and Adam; no way to train, the least a bfloat16 step "
-            "costs on this CPU), which runs at " + "; ".join(floors) + " the bare loop's step."
+            "costs with torch's kernels), which runs at "
+            + "; ".join(floors)
+            + " the bare loop's step."
         )
         tables.append(("Training steps: the all-bfloat16 floor", floor_rows))
     write_json(args.json, "Training speed against a bare torch loop", description, meta, tables)

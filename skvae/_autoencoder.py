@@ -131,11 +131,11 @@ class AutoencoderTransformer(BaseNeuralTransformer):
         Arithmetic of the training steps. 'bfloat16' runs the network's forward
         pass under ``torch.autocast`` on the CPU or a CUDA device: faster where the
         hardware computes in bfloat16 and the layers are wide (hundreds of units),
-        at a final loss close to float32's. 'float16'
-        does the same with gradient scaling, on CUDA only. Either way the weights,
-        the optimizer and the reductions of the loss stay float32, and inference
-        (``transform``, scores, ``sample``) is float32 or better, with outputs in
-        X's dtype. It may change between ``warm_start`` fits.
+        at a final loss close to float32's. 'float16' does the same with gradient
+        scaling, on CUDA only. Either way the weights, the optimizer and the
+        reductions of the loss stay float32, and inference (``transform``, scores,
+        ``sample``) is float32 or better, with outputs in X's dtype. It may change
+        between ``warm_start`` fits.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation and batch order. The same seed, data and
         parameters give identical results on the CPU.
