@@ -70,7 +70,7 @@ def make_estimator(name, epochs):
 def batch_rows(name, estimator, n_features):
     """The rows one batch of this estimator holds."""
     if name == "skvae PCA":
-        from skvae._incremental import block_rows
+        from skvae.decomposition._incremental import block_rows
 
         return block_rows(n_features)
     if name == "sklearn IncrementalPCA":

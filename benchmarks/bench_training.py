@@ -57,10 +57,11 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV
 from torch import nn
 
-from skvae import AutoencoderTransformer, VAETransformer, _training
-from skvae._device import resolve_device
-from skvae._training import train
+from skvae import AutoencoderTransformer, VAETransformer
+from skvae._utils.devices import resolve_device
 from skvae.exceptions import PosteriorCollapseWarning
+from skvae.neural import _training
+from skvae.neural._training import train
 
 MNIST = Path(
     os.environ.get("SKVAE_MNIST", Path(__file__).resolve().parents[2] / "shared/data/mnist.npz")
@@ -159,7 +160,7 @@ def reference_epoch(model_cls, X, batch_size, n_epochs, flush_denormal):
 def skvae_epoch(make, X_np, n_epochs):
     """Median seconds per epoch of skvae's training loop, and the rest of a fit.
 
-    The epochs run :func:`skvae._training.train` on the estimator's own module,
+    The epochs run :func:`skvae.neural._training.train` on the estimator's own module,
     loss and optimizer, exactly as ``fit`` calls it; the remainder is what a
     one-epoch ``fit`` spends outside its epoch (validation, building the network,
     the fitted attributes at the end).
@@ -445,7 +446,7 @@ def step_floor(cases, X_np, n_windows, n_steps):
     Four contenders per model, interleaved window by window, each window
     ``n_steps`` training steps on one torch thread, timed by process CPU time:
     the bare loop (float32, default Adam); skvae's training loop in float32
-    and in bfloat16, each window one call of :func:`skvae._training.train` on the
+    and in bfloat16, each window one call of :func:`skvae.neural._training.train` on the
     estimator's own module, loss and optimizer, as ``fit`` makes it (each window
     also pays the loop's per-call work, a copy of the weights and the loss before
     training, measured here on one batch's rows instead of 1024 so that it stays

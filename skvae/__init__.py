@@ -1,10 +1,10 @@
 """skvae: scikit-learn estimators for dimensionality reduction and generative modelling."""
 
-from ._autoencoder import AutoencoderTransformer
-from ._pca import PCA
-from ._vae import VAETransformer
+from . import _compat  # noqa: F401  (pickles of skvae 0.2 name its old module paths)
+from .decomposition import PCA
 from .exceptions import DivergenceWarning
+from .neural import AutoencoderTransformer, VAETransformer
 
-__version__ = "0.1.0.dev0"
+__version__ = "0.3.0.dev0"
 
 __all__ = ["AutoencoderTransformer", "DivergenceWarning", "PCA", "VAETransformer", "__version__"]

@@ -25,9 +25,9 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 from sklearn.neighbors import NearestNeighbors
 
-from ._autoencoder import AutoencoderTransformer
-from ._pca import PCA
-from ._vae import VAETransformer
+from .decomposition._pca import PCA
+from .neural._autoencoder import AutoencoderTransformer
+from .neural._vae import VAETransformer
 
 FIGURES = ("reconstructions.png", "latent_maps.png", "latent_grids.png", "samples.png")
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 from hypothesis import HealthCheck, settings
 
-from skvae._device import accelerators
+from skvae._utils.devices import accelerators
 
 REPO = Path(__file__).resolve().parents[1]
 MNIST_PATH = Path(os.environ.get("SKVAE_MNIST", REPO.parent / "shared" / "data" / "mnist.npz"))

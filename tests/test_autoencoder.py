@@ -15,7 +15,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler
 
 from skvae import AutoencoderTransformer, DivergenceWarning
-from skvae._device import accelerators
+from skvae._utils.devices import accelerators
 
 FAST = dict(hidden_layer_sizes=(16,), max_iter=20, random_state=0)
 

@@ -11,7 +11,7 @@ from sklearn.exceptions import ConvergenceWarning
 from torch import nn
 
 from skvae import AutoencoderTransformer, VAETransformer
-from skvae._device import accelerators
+from skvae._utils.devices import accelerators
 from skvae.exceptions import PosteriorCollapseWarning
 
 N_FEATURES = 16

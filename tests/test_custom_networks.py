@@ -20,7 +20,7 @@ from sklearn.pipeline import make_pipeline
 from torch import nn
 
 from skvae import AutoencoderTransformer, VAETransformer
-from skvae._device import accelerators
+from skvae._utils.devices import accelerators
 from skvae.exceptions import PosteriorCollapseWarning
 
 IMAGE = (1, 28, 28)

@@ -5,12 +5,9 @@ import pytest
 import torch
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from skvae._device import (
-    map_row_blocks,
-    output_like,
-    resolve_device,
-    to_tensor,
-)
+from skvae._utils.arrays import output_like, to_tensor
+from skvae._utils.devices import resolve_device
+from skvae.decomposition._blas import map_row_blocks
 
 
 def test_auto_resolves_to_an_available_device():

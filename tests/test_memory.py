@@ -17,8 +17,8 @@ import torch
 from sklearn.exceptions import ConvergenceWarning
 
 from skvae import AutoencoderTransformer, VAETransformer
-from skvae._data import CHUNK_BYTES, INFERENCE_BYTES
 from skvae.exceptions import PosteriorCollapseWarning
+from skvae.neural._data import CHUNK_BYTES, INFERENCE_BYTES
 
 ESTIMATORS = [AutoencoderTransformer, VAETransformer]
 SMALL = dict(n_components=2, hidden_layer_sizes=(8,), max_iter=1, batch_size=256, device="cpu")

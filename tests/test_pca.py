@@ -12,15 +12,15 @@ from sklearn.datasets import load_iris, make_low_rank_matrix
 from threadpoolctl import threadpool_limits
 
 from skvae import PCA
-from skvae._device import accelerators
-from skvae._linalg import (
+from skvae._utils.devices import accelerators
+from skvae._utils.validation import InvalidParameterError
+from skvae.decomposition._linalg import (
     _assess_dimension,
     _column_sum_of_squares,
     _infer_dimension,
     _lu_normalize,
     _lu_permuted_l,
 )
-from skvae._validation import InvalidParameterError
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -435,7 +435,7 @@ def test_assume_finite_config_skips_the_check_as_in_sklearn():
 @pytest.mark.parametrize("solver", ["covariance_eigh", "arpack", "auto"])
 def test_row_block_products_agree_with_sklearn(solver, order):
     # Large enough for PCA to split the column sums over row blocks
-    # (see skvae._device.map_row_blocks).
+    # (see skvae.decomposition._blas.map_row_blocks).
     X = make_low_rank_matrix(6000, 400, effective_rank=20, tail_strength=0.3, random_state=0)
     X = np.asarray(X + 0.5, order=order)  # a mean far from zero, which the covariance must remove
     with threadpool_limits(limits=2, user_api="blas"):
@@ -473,7 +473,7 @@ def test_unpickling_on_a_machine_without_the_device_falls_back_to_cpu(monkeypatc
     state = pca.__getstate__()
     state["device_"] = torch.device("cuda:7")
     clone = PCA.__new__(PCA)
-    monkeypatch.setattr("skvae._device.device_available", lambda d: False)
+    monkeypatch.setattr("skvae._utils.devices.device_available", lambda d: False)
     with pytest.warns(UserWarning, match="not available here"):
         clone.__setstate__(state)
     assert clone.device_ == torch.device("cpu")

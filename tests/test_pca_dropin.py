@@ -190,7 +190,7 @@ def test_default_device_follows_the_input(monkeypatch):
     T = torch.from_numpy(X)
     assert PCA(2).fit(T).device_ == T.device
     # With a GPU present, numpy input still stays on the CPU unless asked for.
-    from skvae._device import resolve_input_device
+    from skvae._utils.devices import resolve_input_device
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert resolve_input_device(None, X, "PCA") == torch.device("cpu")

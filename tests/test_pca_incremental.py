@@ -11,8 +11,8 @@ from sklearn.datasets import make_low_rank_matrix
 from sklearn.decomposition import PCA as SklearnPCA
 from sklearn.decomposition import IncrementalPCA
 
-import skvae._incremental
 from skvae import PCA
+from skvae.decomposition import _incremental
 
 # Agreement up to round-off, relative to the largest entry of the reference: both
 # sides run an SVD of the same stacked matrix in the data's dtype (the same
@@ -161,7 +161,7 @@ def test_partial_fit_errors_read_like_incremental_pca():
 @pytest.fixture
 def small_blocks(monkeypatch):
     """Blocks of 2**10 entries, so that small test arrays span many blocks."""
-    monkeypatch.setattr(skvae._incremental, "BLOCK_ENTRIES", 2**10)
+    monkeypatch.setattr(_incremental, "BLOCK_ENTRIES", 2**10)
 
 
 class Rows:
@@ -208,9 +208,9 @@ def test_memmap_fit_is_exact_pca(small_blocks, memmap, dtype, solver, n_componen
 def test_memmap_fit_with_a_truncated_solver_is_incremental_pca(small_blocks, memmap, solver):
     X = data()
     ours = PCA(4, svd_solver=solver, random_state=0).fit(memmap(X))
-    rows = skvae._incremental.block_rows(X.shape[1], at_least=4)
+    rows = _incremental.block_rows(X.shape[1], at_least=4)
     ref = IncrementalPCA(4)
-    for start, stop in skvae._incremental.row_blocks(X.shape[0], rows):
+    for start, stop in _incremental.row_blocks(X.shape[0], rows):
         ref.partial_fit(X[start:stop])
     for name in ["components_", "explained_variance_", "singular_values_", "mean_"]:
         assert_agree(getattr(ours, name), getattr(ref, name), np.float64)
@@ -245,7 +245,7 @@ def test_sliceable_input_is_never_read_whole(small_blocks):
     pca = PCA(3).fit(rows)
     Y = pca.transform(rows)
     ll = pca.score_samples(rows)
-    assert rows.largest <= skvae._incremental.block_rows(X.shape[1]) * 1.5 < X.shape[0]
+    assert rows.largest <= _incremental.block_rows(X.shape[1]) * 1.5 < X.shape[0]
     assert_agree(Y, SklearnPCA(3).fit(X).transform(X), np.float64)
     assert_agree(ll, SklearnPCA(3).fit(X).score_samples(X), np.float64)
 
@@ -269,7 +269,7 @@ def test_memmap_partial_fit_then_continue(small_blocks, memmap):
 
 @pytest.mark.gpu
 def test_streaming_and_partial_fit_on_an_accelerator_agree_with_the_cpu(small_blocks, memmap):
-    from skvae._device import accelerators
+    from skvae._utils.devices import accelerators
 
     device = accelerators()[0]
     X = data(dtype=np.float32)

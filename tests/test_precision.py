@@ -12,10 +12,10 @@ from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
 
 from skvae import AutoencoderTransformer, DivergenceWarning, VAETransformer
-from skvae._elbo import row_keys, row_normals
-from skvae._likelihoods import log_likelihood
-from skvae._training import squared_spread
 from skvae.exceptions import PosteriorCollapseWarning
+from skvae.neural._elbo import row_keys, row_normals
+from skvae.neural._likelihoods import log_likelihood
+from skvae.neural._training import squared_spread
 
 # The criterion: a mixed-precision fit ends within 1% of float32's loss at the
 # same number of epochs.

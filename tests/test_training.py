@@ -12,8 +12,8 @@ from sklearn.exceptions import ConvergenceWarning
 from torch import nn
 
 from skvae import AutoencoderTransformer
-from skvae._device import cpu_fast_math
-from skvae._training import make_adam, train
+from skvae._utils.denormals import cpu_fast_math
+from skvae.neural._training import make_adam, train
 
 DENORMAL = 1e-39  # below float32's smallest normal number, ~1.18e-38
 TINY = torch.finfo(torch.float32).tiny

@@ -17,11 +17,11 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
 from skvae import PCA, AutoencoderTransformer, DivergenceWarning, VAETransformer
-from skvae._device import accelerators
-from skvae._elbo import gaussian_kl
-from skvae._likelihoods import cb_mean, cb_quantile, cb_sample, log_likelihood, total_nll
-from skvae._modules import materialize
+from skvae._utils.devices import accelerators
 from skvae.exceptions import PosteriorCollapseWarning
+from skvae.neural._elbo import gaussian_kl
+from skvae.neural._likelihoods import cb_mean, cb_quantile, cb_sample, log_likelihood, total_nll
+from skvae.neural._modules import materialize
 
 FAST = dict(
     hidden_layer_sizes=(16,),
@@ -506,7 +506,7 @@ def test_monte_carlo_error_of_score_shrinks_with_n(fitted, digits):
 def test_scores_do_not_depend_on_the_block_size(fitted, digits, monkeypatch):
     X = digits[:50]
     elbo, iwae = fitted.score_samples(X), fitted.score_samples_iwae(X, n_importance=30)
-    monkeypatch.setattr("skvae._elbo.SCORE_ELEMENTS", 7 * 64)  # 7 rows x draws per pass
+    monkeypatch.setattr("skvae.neural._elbo.SCORE_ELEMENTS", 7 * 64)  # 7 rows x draws per pass
     np.testing.assert_allclose(fitted.score_samples(X), elbo, rtol=1e-12)
     np.testing.assert_allclose(fitted.score_samples_iwae(X, n_importance=30), iwae, rtol=1e-12)
 

@@ -3,7 +3,7 @@ from numbers import Integral, Real
 import numpy as np
 import pytest
 
-from skvae._validation import (
+from skvae._utils.validation import (
     BOOLEAN,
     RANDOM_STATE,
     Interval,

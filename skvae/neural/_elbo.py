@@ -5,9 +5,9 @@ import math
 
 import torch
 
-from ._device import SCORE_ELEMENTS
+from .._utils.arrays import SCORE_ELEMENTS
+from .._utils.validation import MIN_NOISE_VARIANCE
 from ._likelihoods import LOG_2PI, log_likelihood
-from ._validation import MIN_NOISE_VARIANCE
 
 _MASK32 = 0xFFFFFFFF
 

@@ -6,12 +6,12 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from .._utils.arrays import SCORE_ELEMENTS
+from .._utils.validation import MIN_NOISE_VARIANCE
 from ._base import BaseNeuralTransformer, fit_statistic
-from ._device import SCORE_ELEMENTS
 from ._modules import Autoencoder, materialize
 from ._networks import build_network
 from ._training import squared_spread
-from ._validation import MIN_NOISE_VARIANCE
 
 
 class AutoencoderTransformer(BaseNeuralTransformer):

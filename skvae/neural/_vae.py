@@ -7,8 +7,10 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 
+from .._utils.arrays import INFERENCE_ROWS
+from .._utils.validation import MIN_NOISE_VARIANCE, NONE, Constraint, Interval, StrOptions
+from ..exceptions import PosteriorCollapseWarning
 from ._base import _BINARIZE, BaseNeuralTransformer, caller_stacklevel, fit_statistic
-from ._device import INFERENCE_ROWS
 from ._elbo import LOG_2PI, gaussian_kl, optimal_log_c, row_keys, row_normals
 from ._likelihoods import (
     LIKELIHOODS,
@@ -23,8 +25,6 @@ from ._modules import VAE, materialize
 from ._networks import build_network
 from ._training import squared_spread
 from ._vae_scores import VAEScoresMixin, check_unit_interval
-from ._validation import MIN_NOISE_VARIANCE, NONE, Constraint, Interval, StrOptions
-from .exceptions import PosteriorCollapseWarning
 
 # A unit is active when the variance of its posterior mean over the data exceeds this
 # (Burda et al. 2016, Sec. 5.2).

@@ -2,8 +2,8 @@
 
 A mixin of :class:`skvae.VAETransformer`, which provides the fitted attributes
 (``likelihood_``, ``noise_variance_``) and the chunked ``_score`` of
-:class:`skvae._inference.InferenceMixin`; the bounds themselves are computed by
-:func:`skvae._elbo.log_weight_bound`.
+:class:`skvae.neural._inference.InferenceMixin`; the bounds themselves are computed by
+:func:`skvae.neural._elbo.log_weight_bound`.
 """
 
 import math
@@ -40,7 +40,7 @@ class VAEScoresMixin:
 
         log w_s = log p(x, z_s) - log q(z_s|x) with z_s = g(x) + sqrt(h(x)) ε_s,
         as (batch,). Each row's ε_s come from its own content and the fitted seed
-        (:func:`skvae._elbo.row_normals`). Computed by ``module``, the float64 copy of the
+        (:func:`skvae.neural._elbo.row_normals`). Computed by ``module``, the float64 copy of the
         network (float32 on MPS, which lacks float64): the bound sums d terms and,
         for a small c, magnifies float32 rounding. Rows x draws go through the decoder in blocks
         of about ``SCORE_ELEMENTS / widest layer``, so memory is bounded whatever

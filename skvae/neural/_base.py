@@ -2,7 +2,7 @@
 batched inference, the device/dtype round trip, pickling and tags.
 
 Subclasses supply the module, the loss and the encode/decode maps; the training
-itself is :func:`skvae._training.train` for all of them.
+itself is :func:`skvae.neural._training.train` for all of them.
 """
 
 import io
@@ -20,29 +20,11 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_array
 from sklearn.utils.validation import validate_data
 
-from ._data import (
-    Rows,
-    check_streamed_shape,
-    is_streamed,
-    keeps_dtype,
-    output_dtype,
-    to_float32,
-)
-from ._device import (
-    cpu_fast_math,
-    is_tensor,
-    resolve_device,
-    restore_device,
-    seed_from,
-    spawn_seed,
-    tensor_numpy_dtype,
-    to_tensor,
-)
-from ._inference import InferenceMixin
-from ._modules import ACTIVATIONS
-from ._networks import widest_activation
-from ._training import PRECISIONS, check_precision, make_adam, train
-from ._validation import (
+from .._utils.arrays import is_streamed, is_tensor, tensor_numpy_dtype, to_tensor
+from .._utils.denormals import cpu_fast_math
+from .._utils.devices import resolve_device, restore_device
+from .._utils.seeds import seed_from, spawn_seed
+from .._utils.validation import (
     BOOLEAN,
     DEVICE,
     NONE,
@@ -54,7 +36,12 @@ from ._validation import (
     check_params,
     check_tensor,
 )
-from .exceptions import DivergenceWarning
+from ..exceptions import DivergenceWarning
+from ._data import Rows, check_streamed_shape, keeps_dtype, output_dtype, to_float32
+from ._inference import InferenceMixin
+from ._modules import ACTIVATIONS
+from ._networks import widest_activation
+from ._training import PRECISIONS, check_precision, make_adam, train
 
 # The purposes random streams are drawn for; see BaseNeuralTransformer._spawn_seed.
 _SHUFFLE, _NOISE, _INIT, _SCORE, _BINARIZE = range(5)
@@ -136,7 +123,7 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, InferenceMixin, Bas
     """Base class of :class:`AutoencoderTransformer` and :class:`VAETransformer`.
 
     Not for direct use. A subclass implements ``_build_module`` (with
-    :func:`skvae._networks.build_network`), ``_make_loss``,
+    :func:`skvae.neural._networks.build_network`), ``_make_loss``,
     ``_encode``, ``_decode``, ``_generate``, ``_score_samples``, ``_sample_latent`` and may
     extend ``_parameter_constraints``, ``_check_training_values`` and ``_after_fit``.
     """
@@ -259,7 +246,7 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, InferenceMixin, Bas
         """Fit, or leave the estimator as it was if anything goes wrong.
 
         Parameters and X are validated before the network is touched. A failure
-        during training restores the attributes, and :func:`~skvae._training.train`
+        during training restores the attributes, and :func:`~skvae.neural._training.train`
         puts back the weights that warm_start and partial_fit train in place (the
         optimizer then restarts from a fresh state). A KeyboardInterrupt after at
         least one epoch is not a failure: the epochs run are kept, with a warning.
@@ -444,7 +431,7 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, InferenceMixin, Bas
     def _reference_losses(self, Xt, mean):
         """Hook: the loss of predicting ``mean`` (the mean of Xt) for every row, and the
         loss above which training has diverged, as two floats (see
-        :func:`~skvae._training.train`)."""
+        :func:`~skvae.neural._training.train`)."""
         raise NotImplementedError
 
     def _architecture(self):
@@ -497,7 +484,7 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, InferenceMixin, Bas
         ``n_features=None`` checks X against the input space (``n_features_in_``,
         feature names); an int checks it against that width (the latent space).
         The rows are a float32 tensor, or, with ``stream=True`` and for memmaps
-        and other sliceable array-likes in any case, a :class:`~skvae._data.Rows`
+        and other sliceable array-likes in any case, a :class:`~skvae.neural._data.Rows`
         that reads them a chunk at a time (scanned once here when fitting, so
         that bad values are refused before training). Integer, float32 and
         float64 arrays become float32 chunk by chunk, never through a float64

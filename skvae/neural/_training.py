@@ -10,7 +10,7 @@ import math
 import torch
 from tqdm.auto import tqdm
 
-from ._device import cpu_fast_math
+from .._utils.denormals import cpu_fast_math
 
 # Rows on which the loss before training is measured when there is no validation
 # set: a stable estimate, and a fraction of an epoch on large X.
@@ -325,7 +325,7 @@ def train(
     }
     weights = _Weights(module)
     # index_select gathers a tensor's rows about twice as fast as X[rows]; a
-    # skvae._data.Rows reads them from its source.
+    # skvae.neural._data.Rows reads them from its source.
     take = X.__getitem__ if not torch.is_tensor(X) else lambda rows: X.index_select(0, rows)
     autocast, copies, scaler = _mixed_precision(precision, module, X.device)
     params = [p for group in optimizer.param_groups for p in group["params"]]

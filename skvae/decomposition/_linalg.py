@@ -18,7 +18,9 @@ from scipy.linalg import get_lapack_funcs, qr, svd
 from scipy.sparse.linalg import LinearOperator, eigsh, svds
 from scipy.special import gammaln
 
-from ._device import is_tensor, map_row_blocks, seed_from, to_tensor
+from .._utils.arrays import is_tensor, to_tensor
+from .._utils.seeds import seed_from
+from ._blas import map_row_blocks
 
 
 def _work_dtype(device, np_dtype):

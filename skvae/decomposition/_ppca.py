@@ -10,10 +10,10 @@ import math
 import torch
 from sklearn.utils.validation import check_is_fitted
 
-from ._device import output_like, to_tensor
+from .._utils.arrays import output_like, to_tensor
+from .._utils.validation import check_n_samples
 from ._incremental import is_streamed
 from ._linalg import _torch_generator, _work_dtype, numpy_linalg_errors
-from ._validation import check_n_samples
 
 
 def _lowrank_precision(W, g, sigma2):

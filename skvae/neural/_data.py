@@ -12,40 +12,16 @@ import math
 import warnings
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 
-from ._device import INFERENCE_ROWS, is_tensor
-from ._validation import check_float32_values
+from .._utils.arrays import INFERENCE_ROWS, INTEGER_KINDS, is_tensor
+from .._utils.validation import check_float32_values
 
 # Bytes of the caller's array converted per step: the conversion holds one such
 # chunk (and its float32 image) beside the float32 result.
 CHUNK_BYTES = 2**24
 # Bytes of float32 activations of the widest layer per inference chunk.
 INFERENCE_BYTES = 2**25
-# numpy dtype kinds converted to float32 directly: bool, signed and unsigned ints.
-_INTEGER_KINDS = "biu"
-
-
-def is_streamed(X):
-    """Whether X is read in place, a chunk at a time, rather than as one array.
-
-    That is a ``numpy.memmap``, or an array-like that is not a numpy array but
-    has a ``shape``, a numeric ``dtype`` and slices (h5py and zarr datasets); not
-    a tensor, a sparse matrix or a pandas object (whose ``[]`` selects columns).
-    Callers check that it is 2-D.
-    """
-    if isinstance(X, np.memmap):
-        return True
-    if isinstance(X, np.ndarray) or is_tensor(X) or sp.issparse(X) or hasattr(X, "iloc"):
-        return False
-    dtype = getattr(X, "dtype", None)
-    return (
-        hasattr(X, "shape")
-        and hasattr(X, "__getitem__")
-        and isinstance(dtype, np.dtype)
-        and dtype.kind in _INTEGER_KINDS + "f"
-    )
 
 
 def check_streamed_shape(X, estimator_name):
@@ -72,7 +48,7 @@ def keeps_dtype(X):
     """
     dtype = getattr(X, "dtype", None)
     return isinstance(dtype, np.dtype) and (
-        dtype.kind in _INTEGER_KINDS or dtype in (np.float32, np.float64)
+        dtype.kind in INTEGER_KINDS or dtype in (np.float32, np.float64)
     )
 
 
@@ -121,7 +97,7 @@ def to_float32(X, device, estimator_name):
     it) and filled a chunk at a time: the peak is the result plus one chunk,
     never a float64 copy of X. X has passed ``check_array``'s test for NaN and
     infinity; float64 values beyond float32's range are refused chunk by chunk
-    (:func:`~skvae._validation.check_float32_values`).
+    (:func:`~skvae._utils.validation.check_float32_values`).
     """
     device = torch.device(device)
     n, d = X.shape

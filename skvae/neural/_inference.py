@@ -14,8 +14,10 @@ import torch
 from sklearn.base import TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from .._utils.arrays import INFERENCE_ROWS, is_tensor, output_like, to_numpy
+from .._utils.denormals import cpu_fast_math
+from .._utils.seeds import seed_from
 from ._data import inference_rows
-from ._device import INFERENCE_ROWS, cpu_fast_math, is_tensor, output_like, seed_from, to_numpy
 
 
 class InferenceMixin(TransformerMixin):
@@ -28,7 +30,7 @@ class InferenceMixin(TransformerMixin):
         """Apply ``fn`` to the rows of X in chunks, in eval mode, without autograd.
 
         X is read, converted to float32 and moved to ``device_`` one chunk at a
-        time (:func:`~skvae._data.inference_rows` rows, from the widest layer), so
+        time (:func:`~skvae.neural._data.inference_rows` rows, from the widest layer), so
         neither the device nor the host holds more of it than a chunk; numpy
         results are written into one output array as they come.
 

@@ -10,14 +10,19 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils.sparsefuncs import mean_variance_axis
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from ._device import (
-    INFERENCE_ROWS,
-    is_tensor,
-    output_like,
-    resolve_input_device,
-    restore_device,
-    to_tensor,
+from .._utils.arrays import INFERENCE_ROWS, is_tensor, output_like, to_tensor
+from .._utils.devices import resolve_input_device, restore_device
+from .._utils.validation import (
+    BOOLEAN,
+    DEVICE,
+    NONE,
+    RANDOM_STATE,
+    Interval,
+    StrOptions,
+    check_params,
+    check_tensor,
 )
+from ._blas import check_finite
 from ._incremental import IncrementalPCAMixin, is_streamed
 from ._linalg import (
     _arpack_svd,
@@ -38,17 +43,6 @@ from ._linalg import (
     numpy_linalg_errors,
 )
 from ._ppca import ProbabilisticPCAMixin
-from ._validation import (
-    BOOLEAN,
-    DEVICE,
-    NONE,
-    RANDOM_STATE,
-    Interval,
-    StrOptions,
-    check_finite,
-    check_params,
-    check_tensor,
-)
 
 _SPARSE_SOLVERS = ("auto", "arpack", "covariance_eigh")
 

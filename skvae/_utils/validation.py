@@ -12,12 +12,9 @@ import difflib
 from numbers import Integral, Real
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 from sklearn import get_config
 from sklearn.utils import assert_all_finite
-
-from ._device import map_row_blocks
 
 
 class InvalidParameterError(ValueError, TypeError):
@@ -136,25 +133,6 @@ def check_params(estimator, constraints):
             if close:
                 message += f" Did you mean {close[0]!r}?"
         raise InvalidParameterError(message)
-
-
-def check_finite(X, estimator_name, total=None):
-    """Raise scikit-learn's error when the float array or sparse matrix ``X`` holds NaN or inf.
-
-    ``check_array``'s test: the sum of the entries is finite when every entry
-    is, and the entry-by-entry search for the culprit runs only when it is not.
-    ``total`` is that sum when the caller has it already; otherwise it is
-    computed over row blocks in threads (numpy's sum runs on one core).
-    Honours ``sklearn.set_config(assume_finite=True)``.
-    """
-    if get_config()["assume_finite"]:
-        return
-    if total is None:
-        values = X.data if sp.issparse(X) else X
-        with np.errstate(over="ignore", invalid="ignore"):
-            total = sum(map_row_blocks(np.sum, values))
-    if not np.isfinite(total):
-        assert_all_finite(X, estimator_name=estimator_name, input_name="X")
 
 
 # Floor of a learned Gaussian noise variance, for PCA and the neural estimators

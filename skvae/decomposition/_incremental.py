@@ -13,10 +13,11 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from ._data import is_streamed as streamed_array
-from ._device import resolve_input_device, to_tensor
+from .._utils.arrays import is_streamed as streamed_array
+from .._utils.arrays import to_tensor
+from .._utils.devices import resolve_input_device
+from .._utils.validation import check_params
 from ._linalg import _check_n_components, _svd_flip, _work_dtype, numpy_linalg_errors
-from ._validation import check_params
 
 # Entries per streamed block: 2**22 is 32 MiB of float64 (16 MiB of float32),
 # large enough that the BLAS calls of a block run at full speed.
@@ -25,7 +26,7 @@ BLOCK_ENTRIES = 2**22
 
 def is_streamed(X):
     """Whether ``fit``/``transform`` read ``X`` block by block rather than whole:
-    a 2-D memmap or sliceable array-like (:func:`skvae._data.is_streamed`)."""
+    a 2-D memmap or sliceable array-like (:func:`skvae._utils.arrays.is_streamed`)."""
     return streamed_array(X) and len(X.shape) == 2
 
 
