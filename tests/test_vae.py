@@ -23,9 +23,11 @@ from skvae.neural._elbo import gaussian_kl
 from skvae.neural._likelihoods import cb_mean, cb_quantile, cb_sample, log_likelihood, total_nll
 from skvae.neural._modules import materialize
 
+# Tests of the training interface train on every row (no held-out split) for a fixed budget.
 FAST = dict(
     hidden_layer_sizes=(16,),
     max_iter=15,
+    early_stopping=False,
     batch_size=50,
     learning_rate=3e-3,
     device="cpu",
@@ -121,12 +123,16 @@ def low_rank():
 def test_linear_vae_bounds_its_exact_log_likelihood(low_rank):
     # With a linear decoder, p(x) = N(b, W Wᵀ + cI) in closed form: the ELBO must lie
     # below it and the IWAE bound approach it, which holds only with every constant right.
+    # A linear encoder of the user's (nn.Identity, then skvae's linear head) keeps the
+    # built-in linear decoder but starts from random weights: the built-in encoder would
+    # start at PPCA's exact posterior, where the ELBO is tight (tests/test_quality.py).
     est = few_epochs(
         VAETransformer(
             n_components=2,
             activation="identity",
             noise_variance="learned",
             n_score_samples=100,
+            encoder=torch.nn.Identity,
             **{**FAST, **SLOW, "hidden_layer_sizes": ()},
         ),
         low_rank,
@@ -256,12 +262,13 @@ def test_collapsed_posterior_warns_at_the_callers_line(digits):
 
 def test_diverging_fit_warns_and_stays_usable(digits):
     vae = VAETransformer(3, **{**FAST, "learning_rate": 10.0})
-    message = r"VAETransformer diverged: .* to nan at epoch 1\. It keeps the initial weights"
-    # The initial network encodes nothing yet, and that is said too.
-    with pytest.warns(PosteriorCollapseWarning), pytest.warns(DivergenceWarning, match=message):
+    message = r"VAETransformer diverged: its loss went from .* It keeps the initial weights"
+    with pytest.warns(DivergenceWarning, match=message):
         vae.fit(digits)
-    assert vae.n_iter_ == 1 and np.isnan(vae.loss_curve_[0])
-    assert np.isfinite(vae.transform(digits)).all() and np.isfinite(vae.score(digits))
+    assert max(vae.loss_curve_) > vae.loss_curve_[0]
+    assert np.isfinite(vae.transform(digits)).all()
+    # The initial weights are probabilistic PCA's, and so is the score.
+    assert vae.score(digits) == pytest.approx(PCA(3).fit(digits).score(digits), abs=1e-3)
 
 
 def test_grid_search_uses_score(digits):
@@ -320,8 +327,10 @@ def test_bad_n_importance(fitted, digits):
 # -------------------------------------------------------------- diagnostics
 def test_noise_variance_trades_reconstruction_for_regularity(digits):
     small = few_epochs(VAETransformer(n_components=4, noise_variance=0.01, **FAST), digits)
-    with pytest.warns(PosteriorCollapseWarning):  # c = 1 is 14x the pixel variance
-        big = few_epochs(VAETransformer(n_components=4, noise_variance=1.0, **FAST), digits)
+    # c = 1 is 14x the pixel variance: the posterior heads for the prior from PPCA's.
+    big = collapse_expected(
+        few_epochs, VAETransformer(n_components=4, noise_variance=1.0, **FAST), digits
+    )
     assert small.noise_variance_ == 0.01 and big.noise_variance_ == 1.0  # as given
     assert recon_mse(small, digits) < recon_mse(big, digits)
     assert small.kl_per_dimension_.sum() > big.kl_per_dimension_.sum()

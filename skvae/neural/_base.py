@@ -153,7 +153,7 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, InferenceMixin, Bas
         "max_iter": [Interval(Integral, 1, None)],
         "tol": [Interval(Real, 0, None, closed="left")],
         "n_iter_no_change": [Interval(Integral, 1, None)],
-        "early_stopping": [BOOLEAN],
+        "early_stopping": [BOOLEAN, StrOptions(("auto",))],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "warm_start": [BOOLEAN],
         "verbose": [BOOLEAN, Interval(Integral, 0, None)],
@@ -302,7 +302,7 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, InferenceMixin, Bas
             )
 
         X_val = None
-        early_stopping = self.early_stopping and not incremental
+        early_stopping = self._holds_out(Xt.shape[0]) and not incremental
         if early_stopping:
             Xt, X_val = self._split_validation(Xt, shuffle_gen)
             mean = Xt.mean(0)  # of the rows trained on
@@ -460,6 +460,22 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, InferenceMixin, Bas
                     f"Set {name} back to {fitted[name]!r}, or train a new network with "
                     "warm_start=False and fit."
                 )
+
+    # early_stopping='auto' holds out rows when they are at least this many, from
+    # fewer than this many samples.
+    AUTO_VALIDATION_ROWS, AUTO_EARLY_STOPPING_BELOW = 10, 50_000
+
+    def _holds_out(self, n_samples):
+        """Whether fit holds out ``validation_fraction`` of its ``n_samples`` rows.
+
+        ``early_stopping='auto'``: when the held-out part is at least 10 rows and
+        ``n_samples`` is below 50,000, the sizes at which the default networks
+        overfit (their held-out loss turns up while the training loss still falls).
+        """
+        if self.early_stopping != "auto":
+            return bool(self.early_stopping)
+        n_val = int(round(self.validation_fraction * n_samples))
+        return self.AUTO_VALIDATION_ROWS <= n_val and n_samples < self.AUTO_EARLY_STOPPING_BELOW
 
     def _split_validation(self, Xt, generator):
         n = Xt.shape[0]

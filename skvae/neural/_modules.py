@@ -81,6 +81,76 @@ class Centred(nn.Module):
         return x + self.offset
 
 
+class Standardised(nn.Module):
+    """Standardise by fixed vectors: ``(x - mean) / scale`` (buffers, not trained).
+
+    The VAE's encoders see X standardised column by column, as the autoencoder's
+    see it centred: a reparameterisation of the network, not a change of model,
+    that keeps the first layer's inputs near unit scale whatever X's units.
+    """
+
+    def __init__(self, mean, scale):
+        super().__init__()
+        self.register_buffer("mean", mean.detach().clone())
+        self.register_buffer("scale", scale.detach().clone())
+
+    def forward(self, x):
+        return (x - self.mean) / self.scale
+
+
+class Unstandardised(nn.Module):
+    """The inverse of :class:`Standardised` at the decoder's end: ``x * scale + offset``.
+
+    The network's last layer then works at unit scale, where Adam's steps (of
+    about the learning rate per weight) are the right size, and the output is
+    in X's units.
+    """
+
+    def __init__(self, scale, offset):
+        super().__init__()
+        self.register_buffer("scale", scale.detach().clone())
+        self.register_buffer("offset", offset.detach().clone())
+
+    def forward(self, x):
+        return torch.addcmul(self.offset, x, self.scale)
+
+
+class Residual(nn.Module):
+    """``linear(x) + body(x)``: a linear map and a non-linear correction of it.
+
+    The default networks start from PCA's (or probabilistic PCA's) closed form
+    in ``linear``, with the last layer of the MLP ``body`` at zero: the network
+    begins as the linear model and training moves it only where that lowers the
+    loss (He et al. 2016's residual connection, around a whole MLP).
+    """
+
+    def __init__(self, linear, body):
+        super().__init__()
+        self.linear = linear
+        self.body = body
+
+    def forward(self, x):
+        return self.linear(x) + self.body(x)
+
+
+# Bounds of the encoder's log-variance in the default VAE: posterior standard
+# deviations from e^-12 (6e-6) to e^3 (20) prior units. A row far from the data
+# (1e5 times their scale) then still has a finite variance, hence a finite score.
+LOG_VAR_MIN, LOG_VAR_MAX = -24.0, 6.0
+_LOG_VAR_MID, _LOG_VAR_HALF = (LOG_VAR_MAX + LOG_VAR_MIN) / 2, (LOG_VAR_MAX - LOG_VAR_MIN) / 2
+
+
+def bound_log_var(raw):
+    """``raw`` smoothly bounded to (LOG_VAR_MIN, LOG_VAR_MAX): mid + half tanh((raw - mid)/half)."""
+    return _LOG_VAR_MID + _LOG_VAR_HALF * torch.tanh((raw - _LOG_VAR_MID) / _LOG_VAR_HALF)
+
+
+def unbound_log_var(log_var):
+    """The ``raw`` that :func:`bound_log_var` maps to ``log_var`` (clipped inside the bounds)."""
+    t = ((log_var - _LOG_VAR_MID) / _LOG_VAR_HALF).clamp(-1 + 1e-6, 1 - 1e-6)
+    return _LOG_VAR_MID + _LOG_VAR_HALF * torch.atanh(t)
+
+
 class Autoencoder(nn.Module):
     """Encoder ``trunk`` with a linear code layer ``width -> n_components``, and a decoder.
 
@@ -98,6 +168,14 @@ class Autoencoder(nn.Module):
 
     def forward(self, x):  # (batch, n_features) -> (batch, n_features)
         return self.decoder(self.encoder(x))
+
+    @classmethod
+    def from_parts(cls, encoder, decoder):
+        """The module with this ``encoder`` and ``decoder`` as they are."""
+        module = cls.__new__(cls)
+        nn.Module.__init__(module)
+        module.encoder, module.decoder = encoder, decoder
+        return module
 
 
 class GaussianEncoder(nn.Module):
@@ -121,6 +199,27 @@ class GaussianEncoder(nn.Module):
         return self.head(self.trunk(x)).chunk(2, dim=1)  # mean, log_var
 
 
+class ResidualGaussianEncoder(nn.Module):
+    """The default VAE's encoder: probabilistic PCA's posterior plus an MLP's correction.
+
+    ``standardise`` maps x to unit-scale columns; ``net`` (n_features ->
+    2 * n_components) is a linear layer that starts at PPCA's posterior, mean
+    M⁻¹Wᵀ(x - μ) and log-variance log(σ²/diag M) (Lucas et al. 2019), or a
+    :class:`Residual` of it and an MLP whose last layer starts at zero. The
+    log-variance is smoothly bounded (:func:`bound_log_var`), so that rows far
+    outside the data keep a finite posterior, and a finite score.
+    """
+
+    def __init__(self, standardise, net):
+        super().__init__()
+        self.standardise = standardise
+        self.net = net
+
+    def forward(self, x):  # (batch, n_features) -> 2 x (batch, n_components)
+        mean, raw = self.net(self.standardise(x)).chunk(2, dim=1)
+        return mean, bound_log_var(raw)
+
+
 class VAE(nn.Module):
     """Variational autoencoder: a :class:`GaussianEncoder` on ``trunk`` and a decoder.
 
@@ -138,6 +237,8 @@ class VAE(nn.Module):
 
     def forward(self, x):  # (batch, n_features) -> (batch, n_features): decode(posterior mean)
         return self.decoder(self.encoder(x)[0])
+
+    from_parts = Autoencoder.from_parts
 
 
 # The built-in convolutional network: channels of its two stride-2 convolutions.

@@ -4,6 +4,12 @@ The encoder trunk and the decoder are the built-in MLP or convolutional ones
 (``architecture``), or the user's modules (``encoder=``, ``decoder=``); the heads
 the estimator needs go on the trunk. Every layer gets its initial values here,
 under a forked RNG seeded from the estimator's init stream.
+
+The built-in MLP pair (``architecture='mlp'``, no ``encoder``/``decoder`` of the
+user's) contains the linear model and starts at it: a linear path initialised
+from PCA's closed form (the autoencoder) or probabilistic PCA's (the VAE), and
+the MLP as a residual beside it whose last layer starts at zero
+(:func:`starts_from_pca`, :func:`principal_axes`, :func:`zero_last_layer`).
 """
 
 import copy
@@ -13,10 +19,97 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-from ._modules import Centred, conv_decoder, conv_trunk, materialize, mlp
+from .._utils.validation import MIN_NOISE_VARIANCE
+from ._likelihoods import UNIT_INTERVAL
+from ._modules import (
+    VAE,
+    Autoencoder,
+    Centred,
+    Residual,
+    ResidualGaussianEncoder,
+    Standardised,
+    Unstandardised,
+    conv_decoder,
+    conv_trunk,
+    materialize,
+    mlp,
+    unbound_log_var,
+)
 
 # Rows of the zero batch run through user modules to learn their output shapes.
 _DRY_ROWS = 2
+# Rows per block of the covariance pass of principal_axes.
+_COV_ROWS = 8192
+
+
+def starts_from_pca(estimator):
+    """Whether ``estimator`` builds the MLP pair that starts at (probabilistic) PCA."""
+    return (
+        estimator.architecture == "mlp" and estimator.encoder is None and estimator.decoder is None
+    )
+
+
+@torch.no_grad()
+def principal_axes(Xt, mean, n_components):
+    """PCA of the rows ``Xt`` (all of them), as float64 CPU tensors.
+
+    Returns the top ``n_components`` eigenvalues of the sample covariance (n - 1
+    in the denominator, as :class:`skvae.PCA`'s ``explained_variance_``) and
+    their unit eigenvectors (n_features, n_components), both padded with zeros
+    beyond the rank min(n_samples, n_features); the noise variance of
+    probabilistic PCA, the mean of the remaining eigenvalues up to that rank
+    (0 when none remain); and the variance of each column. One pass over the
+    rows (O(n d²)), then an eigendecomposition of the d x d covariance (O(d³)).
+    """
+    n, d = Xt.shape
+    device = mean.device
+    dtype = torch.float32 if device.type == "mps" else torch.float64  # MPS lacks float64
+    cov = torch.zeros(d, d, dtype=dtype, device=device)
+    centre = mean.to(dtype)
+    for i in range(0, n, _COV_ROWS):
+        xb = Xt[i : i + _COV_ROWS].to(device, dtype) - centre  # (block, d)
+        cov.addmm_(xb.T, xb)
+    cov = cov.to("cpu", torch.float64) / max(n - 1, 1)
+    values, vectors = torch.linalg.eigh(cov)  # ascending
+    values, vectors = values.flip(0).clamp(min=0), vectors.flip(1)
+    rank = min(n, d)
+    k = min(n_components, rank)
+    noise = values[k:rank].mean() if rank > k else torch.zeros((), dtype=torch.float64)
+    eigenvalues = torch.zeros(n_components, dtype=torch.float64)
+    axes = torch.zeros(d, n_components, dtype=torch.float64)
+    eigenvalues[:k], axes[:, :k] = values[:k], vectors[:, :k]
+    return eigenvalues, axes, float(noise), cov.diagonal().clone()
+
+
+def linear_path(n_in, n_out, hidden, activation):
+    """``n_in -> n_out``: one linear layer, and with ``hidden`` widths an MLP beside it.
+
+    Returns the module and its linear layer, which the caller initialises; the
+    MLP's last layer is zeroed after :func:`materialize` (:func:`zero_last_layer`).
+    """
+    linear = mlp([n_in, n_out], activation)  # (Linear,)
+    if not hidden:
+        return linear, linear[0]
+    return Residual(linear, mlp([n_in, *hidden, n_out], activation)), linear[0]
+
+
+@torch.no_grad()
+def zero_last_layer(path):
+    """Zero the last layer of the MLP of a :func:`linear_path`, if it has one."""
+    if isinstance(path, Residual):
+        last = path.body[-1]
+        last.weight.zero_()
+        last.bias.zero_()
+
+
+@torch.no_grad()
+def set_linear(layer, weight, bias=None):
+    """Copy ``weight`` (out, in) and ``bias`` (out,) (zero when None) into ``layer``."""
+    layer.weight.copy_(weight.to(layer.weight.dtype))
+    if bias is None:
+        layer.bias.zero_()
+    else:
+        layer.bias.copy_(bias.to(layer.bias.dtype))
 
 
 @contextmanager
@@ -112,6 +205,88 @@ def _dry_run(module, batch, role, estimator, expects, shape, generator):
         ) from error
     finally:
         module.train(was_training)
+
+
+def pca_autoencoder(estimator, Xt, mean):
+    """The autoencoder's MLP pair as PCA plus residuals, and the function that starts it at PCA.
+
+    Encoder x -> Vᵀ(x - μ) + mlp(x - μ), decoder z -> V z + mlp(z) + μ, with V the
+    top principal axes of all the rows ``Xt`` (before any validation split).
+    Call the function after :func:`materialize`: it sets the linear layers to
+    PCA's and the MLPs' last layers to zero, so the first reconstruction is PCA's.
+    """
+    d, k = Xt.shape[1], estimator.n_components
+    hidden = tuple(estimator.hidden_layer_sizes)
+    encoder, enc_linear = linear_path(d, k, hidden, estimator.activation)
+    decoder, dec_linear = linear_path(k, d, tuple(reversed(hidden)), estimator.activation)
+    module = Autoencoder.from_parts(
+        nn.Sequential(Centred(-mean), encoder), nn.Sequential(decoder, Centred(mean))
+    )
+
+    def start():
+        _, axes, _, _ = principal_axes(Xt, mean, k)  # (n_features, k)
+        set_linear(enc_linear, axes.T)  # the principal components, as PCA.transform
+        set_linear(dec_linear, axes)
+        zero_last_layer(encoder)
+        zero_last_layer(decoder)
+
+    return module, start
+
+
+def ppca_vae(estimator, Xt, mean, offset):
+    """The VAE's MLP pair as probabilistic PCA plus residuals, and the function that
+    starts it at PPCA's closed form.
+
+    PPCA's maximum-likelihood W = U(Λ - σ²I)^½ (Tipping & Bishop 1999), fitted on
+    all the rows ``Xt`` (before any validation split); the encoder starts at its
+    exact posterior, mean M⁻¹Wᵀ(x - μ) and log-variance log(σ²/diag M) with
+    M = WᵀW + σ²I, and the decoder at W z + μ, so that with c = σ² the first ELBO
+    is PPCA's log-likelihood (Lucas et al. 2019). The network sees X
+    standardised column by column and its decoder works in those units, scaled
+    back to X's at its end (``offset``: what the decoder adds, (n_features,)).
+
+    For the Bernoulli likelihoods the encoder starts at the same posterior and
+    the decoder's logits at the first-order match of PPCA's mean at the data
+    mean: logit(μ) + W z / (μ(1 - μ)), the slope bounded to [4, 16] (a pixel
+    almost always 0 or 1 would otherwise get a slope of hundreds).
+    """
+    d, k = Xt.shape[1], estimator.n_components
+    hidden = tuple(estimator.hidden_layer_sizes)
+    eigenvalues, axes, noise, variance = principal_axes(Xt, mean, k)
+    std = variance.sqrt()
+    rms = float(variance.mean().sqrt())
+    # A constant column is centred to 0 whatever its scale: it gets the data's.
+    scale = torch.where(std > 1e-6 * rms, std, torch.full_like(std, max(rms, 1.0)))
+    sigma2 = max(noise, MIN_NOISE_VARIANCE)
+    m = eigenvalues.clamp(min=sigma2)  # diag M = WᵀW + σ²I, as UᵀU = I
+    W = axes * (m - sigma2).sqrt()  # (d, k)
+    enc_mean = (W / m).T * scale  # (k, d): M⁻¹Wᵀ, on standardised inputs
+    raw_log_var = unbound_log_var(torch.log(sigma2 / m))  # (k,), before the bound
+    if estimator.likelihood in UNIT_INTERVAL:
+        mu = mean.to("cpu", torch.float64)
+        slope = 1.0 / (mu * (1 - mu)).clamp(1 / 16, 1 / 4)  # (d,)
+        dec_weight, out_scale = W * slope[:, None], torch.ones_like(scale)
+    else:
+        dec_weight, out_scale = W / scale[:, None], scale
+
+    encoder, enc_linear = linear_path(d, 2 * k, hidden, estimator.activation)
+    decoder, dec_linear = linear_path(k, d, tuple(reversed(hidden)), estimator.activation)
+    module = VAE.from_parts(
+        ResidualGaussianEncoder(Standardised(mean, scale.to(mean)), encoder),
+        nn.Sequential(decoder, Unstandardised(out_scale.to(mean), offset)),
+    )
+
+    def start():
+        set_linear(
+            enc_linear,
+            torch.cat([enc_mean, torch.zeros_like(enc_mean)]),
+            torch.cat([torch.zeros_like(raw_log_var), raw_log_var]),
+        )
+        set_linear(dec_linear, dec_weight)
+        zero_last_layer(encoder)
+        zero_last_layer(decoder)
+
+    return module, start
 
 
 def build_network(estimator, Xt, generator, make, mean, output_offset):

@@ -22,7 +22,7 @@ from ._likelihoods import (
     total_nll,
 )
 from ._modules import VAE, materialize
-from ._networks import build_network
+from ._networks import build_network, ppca_vae, starts_from_pca
 from ._training import squared_spread
 from ._vae_scores import VAEScoresMixin, check_unit_interval
 
@@ -72,6 +72,21 @@ class VAETransformer(VAEScoresMixin, BaseNeuralTransformer):
     binary cross-entropy summed over features; ``'continuous_bernoulli'`` adds the
     normaliser that makes it a density on [0, 1] (Loaiza-Ganem & Cunningham 2019).
     Both need X in [0, 1].
+
+    The built-in MLP contains probabilistic PCA and starts at it (Lucas et al.
+    2019): the encoder is a linear layer at PPCA's exact posterior,
+    N(M⁻¹Wᵀ(x - μ), σ²M⁻¹), and the decoder a linear layer at PPCA's W z + μ, with
+    W = U(Λ - σ²I)^½ fitted on every row fit is given, each plus the MLP as a
+    residual whose last layer starts at zero. With the Gaussian likelihood the
+    first ELBO is then PPCA's log-likelihood, and with the default
+    ``early_stopping='auto'`` a fit on fewer than 50,000 rows keeps its best
+    epoch by the held-out ELBO, the starting one included. The network sees X
+    standardised column by column (the decoder's output is scaled back), so X
+    in any units trains alike, and its log-variance is smoothly bounded to
+    [-24, 6], so rows far outside the data score finite. For the Bernoulli
+    likelihoods the decoder's logits start at the first-order match of PPCA's
+    mean (see ``docs/vae.md``). The convolutional ``architecture`` and your own
+    ``encoder``/``decoder`` start from their layers' own initialisation.
 
     After ``fit``, a :class:`~skvae.exceptions.PosteriorCollapseWarning` says when
     no latent unit is active (``n_active_units_ == 0``): the codes then carry no
@@ -195,11 +210,15 @@ class VAETransformer(VAEScoresMixin, BaseNeuralTransformer):
         it means the same whatever the scale of X and its number of features.
     n_iter_no_change : int, default=10
         Epochs without improvement tolerated before stopping.
-    early_stopping : bool, default=False
+    early_stopping : bool or 'auto', default='auto'
         Hold out ``validation_fraction`` of the data, stop on its loss, and keep
-        the weights of the best validation epoch.
+        the weights of the best validation epoch, the starting ones (PCA's, for
+        the built-in MLP) included: the held-out loss then never ends above where
+        it started. 'auto' does so when the held-out part is at least 10 rows and
+        n_samples is below 50,000, where the default networks overfit; larger X
+        trains on every row. :meth:`partial_fit` never holds out.
     validation_fraction : float, default=0.1
-        Share of the data held out when ``early_stopping=True``.
+        Share of the data held out when early stopping applies.
     warm_start : bool, default=False
         Continue from the fitted network when ``fit`` is called again, as
         ``partial_fit`` does. The parameters the network is built from
@@ -295,6 +314,12 @@ class VAETransformer(VAEScoresMixin, BaseNeuralTransformer):
     Burda, Y., Grosse, R. and Salakhutdinov, R. (2016). Importance weighted
     autoencoders. ICLR.
 
+    Tipping, M. E. and Bishop, C. M. (1999). Probabilistic principal component
+    analysis. Journal of the Royal Statistical Society B, 61(3), 611-622.
+
+    Lucas, J., Tucker, G., Grosse, R. and Norouzi, M. (2019). Don't blame the
+    ELBO! A linear VAE perspective on posterior collapse. NeurIPS.
+
     Loaiza-Ganem, G. and Cunningham, J. P. (2019). The continuous Bernoulli:
     fixing a pervasive error in variational autoencoders. NeurIPS.
 
@@ -359,7 +384,7 @@ class VAETransformer(VAEScoresMixin, BaseNeuralTransformer):
         max_iter=1000,
         tol=1e-4,
         n_iter_no_change=10,
-        early_stopping=False,
+        early_stopping="auto",
         validation_fraction=0.1,
         warm_start=False,
         verbose=False,
@@ -409,6 +434,12 @@ class VAETransformer(VAEScoresMixin, BaseNeuralTransformer):
         return mean
 
     def _build_module(self, Xt, generator, mean):
+        if starts_from_pca(self):
+            module, start = ppca_vae(self, Xt, mean, self._output_offset(mean))
+            module = materialize(module, generator, self.device_)
+            start()  # PPCA's closed form, over the layers' default initialisation
+            return module
+
         def make(trunk, width, decoder):
             return VAE(trunk, width, self.n_components, decoder)
 
@@ -553,7 +584,8 @@ class VAETransformer(VAEScoresMixin, BaseNeuralTransformer):
         return computed
 
     def _fitted_noise_variance(self, Xt):
-        """The learned c: E_q ||x - f(z)||² / d over the training data, one draw of z per row."""
+        """The learned c: E_q ||x - f(z)||² / d over the training rows, one draw of z per
+        row, with n - 1 rows in the denominator."""
         sq = 0.0
         for i in range(0, Xt.shape[0], INFERENCE_ROWS):
             xb = Xt[i : i + INFERENCE_ROWS]
@@ -562,7 +594,10 @@ class VAETransformer(VAEScoresMixin, BaseNeuralTransformer):
             z = mean + (0.5 * log_var).exp() * eps.to(mean.dtype)
             # Summed on the device, accumulated in float64 on the host (MPS has no float64).
             sq += float((self.module_.decoder(z) - xb).square().sum())
-        return max(sq / Xt.numel(), MIN_NOISE_VARIANCE)
+        # n - 1, as in PPCA's σ² (PCA's explained_variance_): at PPCA's solution this
+        # c is then its σ², where n would make it (n - 1)/n σ², too small for new rows.
+        n, d = Xt.shape
+        return max(sq / (max(n - 1, 1) * d), MIN_NOISE_VARIANCE)
 
     # ----------------------------------------------------------- inference
     def _encode(self, X):

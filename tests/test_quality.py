@@ -1,0 +1,162 @@
+"""Never worse than PCA: the default networks start at (probabilistic) PCA and are
+judged on held-out rows; the VAE fits and scores X of any scale."""
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits, load_wine
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import StandardScaler
+
+from skvae import PCA, AutoencoderTransformer, VAETransformer
+
+# One Adam step of 1e-9 moves each weight by about 1e-9: the network as it started.
+AT_START = dict(max_iter=1, learning_rate=1e-9, early_stopping=False, device="cpu", random_state=0)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X = load_digits().data / 16.0
+    return train_test_split(X, test_size=0.25, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def wine():
+    X = StandardScaler().fit_transform(load_wine().data)
+    return train_test_split(X, test_size=0.25, random_state=0)
+
+
+def at_start(est, X):
+    with pytest.warns(ConvergenceWarning, match="max_iter=1 epochs"):
+        return est.fit(X)
+
+
+def mse(est, X):
+    return float(((est.inverse_transform(est.transform(X)) - X) ** 2).mean())
+
+
+def quiet_fit(est, X):
+    """A default fit; a ConvergenceWarning would fail the test."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        return est.fit(X)
+
+
+# ------------------------------------------------------------- the start
+@pytest.mark.parametrize("hidden", [(), (32, 16)])
+def test_autoencoder_starts_at_pca_reconstruction(digits, hidden):
+    X_train, X_test = digits
+    pca = PCA(5, svd_solver="full").fit(X_train)
+    ae = at_start(AutoencoderTransformer(5, hidden_layer_sizes=hidden, **AT_START), X_train)
+    for X in (X_train, X_test):
+        expected = pca.inverse_transform(pca.transform(X))
+        np.testing.assert_allclose(ae.inverse_transform(ae.transform(X)), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("hidden", [(), (32, 16)])
+@pytest.mark.parametrize("k", [2, 8])
+def test_vae_elbo_starts_at_ppca_log_likelihood(digits, hidden, k):
+    # At PPCA's maximum-likelihood solution q(z|x) is the exact posterior, so with
+    # c = σ² the ELBO equals log p(x) for every row, held-out ones too, whatever
+    # the draws of z (Lucas et al. 2019).
+    X_train, X_test = digits
+    pca = PCA(k, svd_solver="full").fit(X_train)
+    c = pca.noise_variance_
+    vae = at_start(
+        VAETransformer(k, hidden_layer_sizes=hidden, noise_variance=c, **AT_START), X_train
+    )
+    for X in (X_train, X_test):
+        np.testing.assert_allclose(vae.score_samples(X), pca.score_samples(X), atol=1e-4)
+
+
+def test_learned_noise_variance_starts_at_ppca(digits):
+    # The learned c is the training rows' mean squared residual, σ² up to its
+    # Monte-Carlo error, which moves the mean ELBO of those rows to second order only.
+    X_train, _ = digits
+    pca = PCA(8, svd_solver="full").fit(X_train)
+    vae = at_start(VAETransformer(8, **AT_START), X_train)
+    assert vae.noise_variance_ == pytest.approx(pca.noise_variance_, rel=1e-2)
+    assert vae.score(X_train) == pytest.approx(pca.score(X_train), abs=1e-3)
+
+
+def test_start_uses_every_training_row(wine):
+    # The validation split comes after the start: PCA of all the rows fit is given.
+    X_train, _ = wine
+    pca = PCA(2, svd_solver="full").fit(X_train)
+    params = {**AT_START, "early_stopping": True}
+    ae = at_start(AutoencoderTransformer(2, hidden_layer_sizes=(), **params), X_train)
+    np.testing.assert_allclose(
+        ae.inverse_transform(ae.transform(X_train)),
+        pca.inverse_transform(pca.transform(X_train)),
+        atol=1e-5,
+    )
+
+
+# ------------------------------------------------------------ held out
+@pytest.mark.parametrize("data", ["digits", "wine"])
+def test_default_autoencoder_is_no_worse_than_pca_held_out(data, request):
+    X_train, X_test = request.getfixturevalue(data)
+    k = 8 if data == "digits" else 4
+    pca = PCA(k).fit(X_train)
+    ae = quiet_fit(AutoencoderTransformer(k, device="cpu", random_state=0), X_train)
+    assert mse(ae, X_test) <= mse(pca, X_test)
+    assert ae.validation_scores_ is not None  # 'auto' held rows out
+
+
+@pytest.mark.parametrize("data", ["digits", "wine"])
+def test_default_vae_is_no_worse_than_ppca_held_out(data, request):
+    X_train, X_test = request.getfixturevalue(data)
+    k = 8 if data == "digits" else 4
+    pca = PCA(k).fit(X_train)
+    vae = quiet_fit(VAETransformer(k, device="cpu", random_state=0), X_train)
+    # The ELBO, a lower bound on the VAE's log-likelihood, against PPCA's exact one.
+    assert vae.score(X_test) >= pca.score(X_test)
+
+
+def test_early_stopping_auto_holds_out_between_10_rows_and_50000_samples():
+    rng = np.random.default_rng(0)
+    params = dict(n_components=1, hidden_layer_sizes=(4,), max_iter=1, device="cpu")
+    for n, held_out in [(90, False), (100, True), (49_999, True), (50_000, False)]:
+        X = rng.standard_normal((n, 2))
+        ae = AutoencoderTransformer(**params)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            ae.fit(X)
+        assert (ae.validation_scores_ is not None) is held_out, n
+        assert (ae.best_loss_ is None) is held_out, n
+
+
+# ------------------------------------------------------------ any scale
+@pytest.fixture(scope="module")
+def large():
+    rng = np.random.default_rng(0)
+    Z = rng.standard_normal((400, 2))
+    X = Z @ rng.standard_normal((2, 6)) + 0.3 * rng.standard_normal((400, 6))
+    return X * 1e4 + 3e4  # columns of std about 1e4, far from 0
+
+
+def test_vae_fits_columns_of_std_1e4_in_their_units(large):
+    pca = PCA(2).fit(large)
+    vae = VAETransformer(2, hidden_layer_sizes=(16,), max_iter=30, device="cpu", random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        vae.fit(large)
+    # Reconstructions in X's units, as good as PCA's (the start) or better.
+    assert mse(vae, large) <= 1.01 * mse(pca, large)
+    assert vae.score(large) >= pca.score(large) - 0.05
+    np.testing.assert_allclose(vae.sample(2000, random_state=0).std(0), large.std(0), rtol=0.2)
+
+
+@pytest.mark.parametrize("factor", [1e3, 1e5])
+def test_vae_scores_rows_far_outside_the_data_finite_and_low(large, factor):
+    vae = VAETransformer(2, hidden_layer_sizes=(16,), max_iter=5, device="cpu", random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        vae.fit(large)
+    far = large[:20] * factor
+    scores = vae.score_samples(far)
+    assert np.isfinite(scores).all()
+    assert scores.max() < vae.score_samples(large).min()
+    assert np.isfinite(vae.score_samples_iwae(far, n_importance=10)).all()
