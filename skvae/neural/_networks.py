@@ -216,6 +216,7 @@ def pca_autoencoder(estimator, Xt, mean):
     PCA's and the MLPs' last layers to zero, so the first reconstruction is PCA's.
     """
     d, k = Xt.shape[1], estimator.n_components
+    input_shape_of(estimator, d)  # checked, though the MLP sees flat rows
     hidden = tuple(estimator.hidden_layer_sizes)
     encoder, enc_linear = linear_path(d, k, hidden, estimator.activation)
     decoder, dec_linear = linear_path(k, d, tuple(reversed(hidden)), estimator.activation)
@@ -251,6 +252,7 @@ def ppca_vae(estimator, Xt, mean, offset):
     almost always 0 or 1 would otherwise get a slope of hundreds).
     """
     d, k = Xt.shape[1], estimator.n_components
+    input_shape_of(estimator, d)  # checked, though the MLP sees flat rows
     hidden = tuple(estimator.hidden_layer_sizes)
     eigenvalues, axes, noise, variance = principal_axes(Xt, mean, k)
     std = variance.sqrt()
