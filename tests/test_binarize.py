@@ -39,7 +39,8 @@ def fit_recording(X, **params):
     """Fit a bernoulli VAE with dynamic binarization; return it and the rows its encoder saw."""
     RecordingTrunk.seen, RecordingTrunk.seen_eval = [], []
     params = {"max_iter": 3, "random_state": 0, "batch_size": X.shape[0],
-              "binarize": "dynamic", "device": "cpu", **params}  # fmt: skip
+              "binarize": "dynamic", "early_stopping": False, "device": "cpu",
+              **params}  # fmt: skip
     vae = VAETransformer(2, encoder=RecordingTrunk, likelihood="bernoulli", **params)
     with warnings.catch_warnings():
         # Identical rows leave nothing to encode, so the codes are expected to collapse;
@@ -170,7 +171,7 @@ def test_dynamic_beats_static_binarization_on_heldout_mnist(mnist):
     X_test = (np.random.default_rng(2).random(X_test.shape) < X_test).astype(np.float32)
     params = dict(
         hidden_layer_sizes=(200,), likelihood="bernoulli", batch_size=50, max_iter=60,
-        tol=0.0, n_iter_no_change=60, random_state=0, device="cpu",
+        tol=0.0, n_iter_no_change=60, early_stopping=False, random_state=0, device="cpu",
     )  # fmt: skip
     scores = {}
     for name, data, binarize in [("dynamic", X, "dynamic"), ("static", X_static, None)]:

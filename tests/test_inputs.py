@@ -22,7 +22,15 @@ from sklearn.utils import get_tags
 from skvae import AutoencoderTransformer, VAETransformer
 from skvae.exceptions import PosteriorCollapseWarning
 
-SMALL = dict(n_components=2, hidden_layer_sizes=(8,), max_iter=3, device="cpu", random_state=0)
+# Every row trains (no held-out split): these tests pin inputs, not the stopping rule.
+SMALL = dict(
+    n_components=2,
+    hidden_layer_sizes=(8,),
+    max_iter=3,
+    early_stopping=False,
+    device="cpu",
+    random_state=0,
+)
 ESTIMATORS = {
     "ae": AutoencoderTransformer(**SMALL),
     "vae": VAETransformer(**SMALL),
@@ -154,9 +162,10 @@ def test_refused_data_leave_the_fitted_model_as_it_was(fitted, X):
 
 
 def test_scores_of_half_precision_tensors_are_float32():
-    # Fixed c = 1e-3 on values up to 16: scores of about -1e5 nats, beyond float16's -65504.
+    # Fixed c = 1e-4 on values up to 16: scores below -1e5 nats, beyond float16's -65504,
+    # even from PCA's reconstructions.
     X = np.random.default_rng(0).integers(0, 17, size=(50, 8)).astype(np.float64)
-    vae = fit_briefly(VAETransformer(noise_variance=1e-3, **SMALL), X)
+    vae = fit_briefly(VAETransformer(noise_variance=1e-4, **SMALL), X)
     T = torch.as_tensor(X[:3])
     expected = vae.score_samples(T.float())
     assert float(expected.max()) < -65504

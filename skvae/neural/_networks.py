@@ -50,7 +50,7 @@ def starts_from_pca(estimator):
 
 
 @torch.no_grad()
-def principal_axes(Xt, mean, n_components):
+def principal_axes(Xt, mean, n_components, binary=False):
     """PCA of the rows ``Xt`` (all of them), as float64 CPU tensors.
 
     Returns the top ``n_components`` eigenvalues of the sample covariance (n - 1
@@ -58,7 +58,9 @@ def principal_axes(Xt, mean, n_components):
     their unit eigenvectors (n_features, n_components), both padded with zeros
     beyond the rank min(n_samples, n_features); the noise variance of
     probabilistic PCA, the mean of the remaining eigenvalues up to that rank
-    (0 when none remain); and the variance of each column. One pass over the
+    (0 when none remain); and the variance of each column. ``binary=True``: of
+    rows drawn as Bernoulli(x) (dynamic binarization), whose covariance is X's
+    plus diag E[x(1 - x)]. One pass over the
     rows (O(n d²)), then an eigendecomposition of the d x d covariance (O(d³)).
     """
     n, d = Xt.shape
@@ -70,6 +72,9 @@ def principal_axes(Xt, mean, n_components):
         xb = Xt[i : i + _COV_ROWS].to(device, dtype) - centre  # (block, d)
         cov.addmm_(xb.T, xb)
     cov = cov.to("cpu", torch.float64) / max(n - 1, 1)
+    if binary:  # E[x(1 - x)] = μ(1 - μ) - Var(x), per column
+        mu = mean.to("cpu", torch.float64)
+        cov.diagonal().add_((mu * (1 - mu) - cov.diagonal()).clamp(min=0))
     values, vectors = torch.linalg.eigh(cov)  # ascending
     values, vectors = values.flip(0).clamp(min=0), vectors.flip(1)
     rank = min(n, d)
@@ -245,6 +250,8 @@ def ppca_vae(estimator, Xt, mean, offset):
     is PPCA's log-likelihood (Lucas et al. 2019). The network sees X
     standardised column by column and its decoder works in those units, scaled
     back to X's at its end (``offset``: what the decoder adds, (n_features,)).
+    A fixed ``noise_variance`` c is σ²: axes of variance at most c start collapsed
+    (W's column zero, the posterior the prior), as at PPCA's optimum for that σ².
 
     For the Bernoulli likelihoods the encoder starts at the same posterior and
     the decoder's logits at the first-order match of PPCA's mean at the data
@@ -254,12 +261,16 @@ def ppca_vae(estimator, Xt, mean, offset):
     d, k = Xt.shape[1], estimator.n_components
     input_shape_of(estimator, d)  # checked, though the MLP sees flat rows
     hidden = tuple(estimator.hidden_layer_sizes)
-    eigenvalues, axes, noise, variance = principal_axes(Xt, mean, k)
+    binary = getattr(estimator, "binarize", None) == "dynamic"
+    eigenvalues, axes, noise, variance = principal_axes(Xt, mean, k, binary=binary)
     std = variance.sqrt()
     rms = float(variance.mean().sqrt())
     # A constant column is centred to 0 whatever its scale: it gets the data's.
     scale = torch.where(std > 1e-6 * rms, std, torch.full_like(std, max(rms, 1.0)))
-    sigma2 = max(noise, MIN_NOISE_VARIANCE)
+    # A fixed c is the model's σ²: PPCA's maximum likelihood at that σ² keeps the
+    # axes whose variance exceeds it, the others collapse (Lucas et al. 2019).
+    fixed = estimator.likelihood == "gaussian" and estimator.noise_variance != "learned"
+    sigma2 = float(estimator.noise_variance) if fixed else max(noise, MIN_NOISE_VARIANCE)
     m = eigenvalues.clamp(min=sigma2)  # diag M = WᵀW + σ²I, as UᵀU = I
     W = axes * (m - sigma2).sqrt()  # (d, k)
     enc_mean = (W / m).T * scale  # (k, d): M⁻¹Wᵀ, on standardised inputs

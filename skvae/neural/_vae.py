@@ -584,8 +584,7 @@ class VAETransformer(VAEScoresMixin, BaseNeuralTransformer):
         return computed
 
     def _fitted_noise_variance(self, Xt):
-        """The learned c: E_q ||x - f(z)||² / d over the training rows, one draw of z per
-        row, with n - 1 rows in the denominator."""
+        """The learned c: E_q ||x - f(z)||² / d over the training data, one draw of z per row."""
         sq = 0.0
         for i in range(0, Xt.shape[0], INFERENCE_ROWS):
             xb = Xt[i : i + INFERENCE_ROWS]
@@ -594,10 +593,7 @@ class VAETransformer(VAEScoresMixin, BaseNeuralTransformer):
             z = mean + (0.5 * log_var).exp() * eps.to(mean.dtype)
             # Summed on the device, accumulated in float64 on the host (MPS has no float64).
             sq += float((self.module_.decoder(z) - xb).square().sum())
-        # n - 1, as in PPCA's σ² (PCA's explained_variance_): at PPCA's solution this
-        # c is then its σ², where n would make it (n - 1)/n σ², too small for new rows.
-        n, d = Xt.shape
-        return max(sq / (max(n - 1, 1) * d), MIN_NOISE_VARIANCE)
+        return max(sq / Xt.numel(), MIN_NOISE_VARIANCE)
 
     # ----------------------------------------------------------- inference
     def _encode(self, X):
