@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from .._utils.validation import MIN_NOISE_VARIANCE
+from ._data import Rows
 from ._likelihoods import UNIT_INTERVAL
 from ._modules import (
     VAE,
@@ -68,8 +69,10 @@ def principal_axes(Xt, mean, n_components, binary=False):
     dtype = torch.float32 if device.type == "mps" else torch.float64  # MPS lacks float64
     cov = torch.zeros(d, d, dtype=dtype, device=device)
     centre = mean.to(dtype)
-    for i in range(0, n, _COV_ROWS):
-        xb = Xt[i : i + _COV_ROWS].to(device, dtype) - centre  # (block, d)
+    # A Rows reads X a chunk at a time: blocks of its chunk size keep fit's memory bounded.
+    step = Xt.step if isinstance(Xt, Rows) else _COV_ROWS
+    for i in range(0, n, step):
+        xb = Xt[i : i + step].to(device, dtype) - centre  # (block, d)
         cov.addmm_(xb.T, xb)
     cov = cov.to("cpu", torch.float64) / max(n - 1, 1)
     if binary:  # E[x(1 - x)] = μ(1 - μ) - Var(x), per column
