@@ -195,7 +195,7 @@ def test_fit_leaves_the_statistics_pass_to_first_use(digits, monkeypatch):
 @pytest.mark.parametrize("early_stopping", [False, True])
 def test_fit_keeps_no_copy_of_its_training_rows(digits, monkeypatch, make_input, early_stopping):
     X = make_input(digits)
-    ae = AutoencoderTransformer(4, early_stopping=early_stopping, **FAST)
+    ae = AutoencoderTransformer(4, **{**FAST, "early_stopping": early_stopping})
     calls = count_statistics_passes(ae, monkeypatch)
     fit_briefly(ae, X)
     assert len(calls) == 1  # computed in fit, from the copy, which is then released
@@ -206,7 +206,7 @@ def test_fit_keeps_no_copy_of_its_training_rows(digits, monkeypatch, make_input,
 
 def test_early_stopping_split_of_float32_rows_is_not_kept(digits, monkeypatch):
     X = digits.astype(np.float32)
-    ae = AutoencoderTransformer(4, early_stopping=True, **FAST)
+    ae = AutoencoderTransformer(4, **{**FAST, "early_stopping": True})
     calls = count_statistics_passes(ae, monkeypatch)
     fit_briefly(ae, X)
     assert calls and ae.__dict__.get("_statistics_rows") is None
