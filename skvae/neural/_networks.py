@@ -59,25 +59,30 @@ def principal_axes(Xt, mean, n_components, binary=False):
     their unit eigenvectors (n_features, n_components), both padded with zeros
     beyond the rank min(n_samples, n_features); the noise variance of
     probabilistic PCA, the mean of the remaining eigenvalues up to that rank
-    (0 when none remain); and the variance of each column. ``binary=True``: of
-    rows drawn as Bernoulli(x) (dynamic binarization), whose covariance is X's
-    plus diag E[x(1 - x)]. One pass over the
-    rows (O(n d²)), then an eigendecomposition of the d x d covariance (O(d³)).
+    (0 when none remain); the variance of each column; and the mean of the
+    rows, summed in float64 around ``mean`` (their float32 mean, which rounds
+    differently as X is read whole or in chunks: the start should not). ``binary=True``:
+    of rows drawn as Bernoulli(x) (dynamic binarization), whose covariance is X's
+    plus diag E[x(1 - x)]. One pass over the rows (O(n d²)), then an
+    eigendecomposition of the d x d covariance (O(d³)).
     """
     n, d = Xt.shape
     device = mean.device
     dtype = torch.float32 if device.type == "mps" else torch.float64  # MPS lacks float64
     cov = torch.zeros(d, d, dtype=dtype, device=device)
+    shift = torch.zeros(d, dtype=dtype, device=device)
     centre = mean.to(dtype)
     # A Rows reads X a chunk at a time: blocks of its chunk size keep fit's memory bounded.
     step = Xt.step if isinstance(Xt, Rows) else _COV_ROWS
     for i in range(0, n, step):
         xb = Xt[i : i + step].to(device, dtype) - centre  # (block, d)
         cov.addmm_(xb.T, xb)
-    cov = cov.to("cpu", torch.float64) / max(n - 1, 1)
+        shift += xb.sum(0)
+    m = (shift / n).to("cpu", torch.float64)  # (d,): the rows' mean minus ``mean``
+    cov = (cov.to("cpu", torch.float64) - n * torch.outer(m, m)) / max(n - 1, 1)
+    mean64 = centre.to("cpu", torch.float64) + m
     if binary:  # E[x(1 - x)] = μ(1 - μ) - Var(x), per column
-        mu = mean.to("cpu", torch.float64)
-        cov.diagonal().add_((mu * (1 - mu) - cov.diagonal()).clamp(min=0))
+        cov.diagonal().add_((mean64 * (1 - mean64) - cov.diagonal()).clamp(min=0))
     values, vectors = torch.linalg.eigh(cov)  # ascending
     values, vectors = values.flip(0).clamp(min=0), vectors.flip(1)
     rank = min(n, d)
@@ -86,7 +91,7 @@ def principal_axes(Xt, mean, n_components, binary=False):
     eigenvalues = torch.zeros(n_components, dtype=torch.float64)
     axes = torch.zeros(d, n_components, dtype=torch.float64)
     eigenvalues[:k], axes[:, :k] = values[:k], vectors[:, :k]
-    return eigenvalues, axes, float(noise), cov.diagonal().clone()
+    return eigenvalues, axes, float(noise), cov.diagonal().clone(), mean64
 
 
 def linear_path(n_in, n_out, hidden, activation):
@@ -226,6 +231,8 @@ def pca_autoencoder(estimator, Xt, mean):
     d, k = Xt.shape[1], estimator.n_components
     input_shape_of(estimator, d)  # checked, though the MLP sees flat rows
     hidden = tuple(estimator.hidden_layer_sizes)
+    _, axes, _, _, mean64 = principal_axes(Xt, mean, k)  # axes: (n_features, k)
+    mean = mean64.to(mean)
     encoder, enc_linear = linear_path(d, k, hidden, estimator.activation)
     decoder, dec_linear = linear_path(k, d, tuple(reversed(hidden)), estimator.activation)
     module = Autoencoder.from_parts(
@@ -233,7 +240,6 @@ def pca_autoencoder(estimator, Xt, mean):
     )
 
     def start():
-        _, axes, _, _ = principal_axes(Xt, mean, k)  # (n_features, k)
         set_linear(enc_linear, axes.T)  # the principal components, as PCA.transform
         set_linear(dec_linear, axes)
         zero_last_layer(encoder)
@@ -242,7 +248,7 @@ def pca_autoencoder(estimator, Xt, mean):
     return module, start
 
 
-def ppca_vae(estimator, Xt, mean, offset):
+def ppca_vae(estimator, Xt, mean, output_offset):
     """The VAE's MLP pair as probabilistic PCA plus residuals, and the function that
     starts it at PPCA's closed form.
 
@@ -252,7 +258,7 @@ def ppca_vae(estimator, Xt, mean, offset):
     M = WᵀW + σ²I, and the decoder at W z + μ, so that with c = σ² the first ELBO
     is PPCA's log-likelihood (Lucas et al. 2019). The network sees X
     standardised column by column and its decoder works in those units, scaled
-    back to X's at its end (``offset``: what the decoder adds, (n_features,)).
+    back to X's at its end, where it adds ``output_offset(mean)`` (n_features,).
     A fixed ``noise_variance`` c is σ²: axes of variance at most c start collapsed
     (W's column zero, the posterior the prior), as at PPCA's optimum for that σ².
 
@@ -265,7 +271,9 @@ def ppca_vae(estimator, Xt, mean, offset):
     input_shape_of(estimator, d)  # checked, though the MLP sees flat rows
     hidden = tuple(estimator.hidden_layer_sizes)
     binary = getattr(estimator, "binarize", None) == "dynamic"
-    eigenvalues, axes, noise, variance = principal_axes(Xt, mean, k, binary=binary)
+    eigenvalues, axes, noise, variance, mean64 = principal_axes(Xt, mean, k, binary=binary)
+    mean = mean64.to(mean)
+    offset = output_offset(mean)
     std = variance.sqrt()
     rms = float(variance.mean().sqrt())
     # A constant column is centred to 0 whatever its scale: it gets the data's.
@@ -279,8 +287,7 @@ def ppca_vae(estimator, Xt, mean, offset):
     enc_mean = (W / m).T * scale  # (k, d): M⁻¹Wᵀ, on standardised inputs
     raw_log_var = unbound_log_var(torch.log(sigma2 / m))  # (k,), before the bound
     if estimator.likelihood in UNIT_INTERVAL:
-        mu = mean.to("cpu", torch.float64)
-        slope = 1.0 / (mu * (1 - mu)).clamp(1 / 16, 1 / 4)  # (d,)
+        slope = 1.0 / (mean64 * (1 - mean64)).clamp(1 / 16, 1 / 4)  # (d,)
         dec_weight, out_scale = W * slope[:, None], torch.ones_like(scale)
     else:
         dec_weight, out_scale = W / scale[:, None], scale

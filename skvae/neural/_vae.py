@@ -435,7 +435,7 @@ class VAETransformer(VAEScoresMixin, BaseNeuralTransformer):
 
     def _build_module(self, Xt, generator, mean):
         if starts_from_pca(self):
-            module, start = ppca_vae(self, Xt, mean, self._output_offset(mean))
+            module, start = ppca_vae(self, Xt, mean, self._output_offset)
             module = materialize(module, generator, self.device_)
             start()  # PPCA's closed form, over the layers' default initialisation
             return module
