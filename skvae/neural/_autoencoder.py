@@ -8,7 +8,7 @@ from torch.nn import functional as F
 
 from .._utils.arrays import SCORE_ELEMENTS
 from .._utils.validation import MIN_NOISE_VARIANCE
-from ._base import BaseNeuralTransformer, fit_statistic
+from ._base import STATISTICS_BLOCK, BaseNeuralTransformer
 from ._modules import Autoencoder, materialize
 from ._networks import build_network
 from ._training import squared_spread
@@ -173,12 +173,9 @@ class AutoencoderTransformer(BaseNeuralTransformer):
         Mean of the training codes.
     latent_covariance_ : ndarray of shape (n_components, n_components)
         Covariance of the training codes, from which :meth:`sample` draws.
-        These three take a pass of the network over the training data. When fit
-        trained on X's own memory (a float32 array or CPU tensor, or a memmap) the
-        pass is made when one of them is first read (or the estimator pickled)
-        rather than at the end of every fit, and until then the estimator keeps a
-        reference to X, so X modified in place meanwhile changes them; from a copy
-        (float64 or integer X, another device) they are computed in fit.
+        These three are computed at the end of fit, from the fitted network and
+        the training rows (at most 4096 of them, evenly spaced): the estimator
+        keeps no reference to X.
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (n_features,)
@@ -291,26 +288,16 @@ class AutoencoderTransformer(BaseNeuralTransformer):
     def _decode(self, Z):
         return self.module_.decoder(Z)
 
-    noise_variance_ = fit_statistic()
-    latent_mean_ = fit_statistic()
-    latent_covariance_ = fit_statistic()
-
     def _after_fit(self, Xt, incremental):
-        self._defer_statistics(Xt)
-
-    def _compute_statistics(self, Xt):
         sq_err, codes = 0.0, []
-        for i in range(0, Xt.shape[0], 8192):
-            xb = Xt[i : i + 8192]
+        for xb in Xt.split(STATISTICS_BLOCK):
             zb = self.module_.encoder(xb)  # (batch, n_components)
             sq_err += float(((self.module_.decoder(zb) - xb) ** 2).sum())
             codes.append(zb.to("cpu", torch.float64).numpy())
         Z = np.concatenate(codes)  # (n_samples, n_components)
-        return {
-            "noise_variance_": max(sq_err / Xt.numel(), MIN_NOISE_VARIANCE),
-            "latent_mean_": Z.mean(0),
-            "latent_covariance_": np.atleast_2d(np.cov(Z, rowvar=False, ddof=min(1, len(Z) - 1))),
-        }
+        self.noise_variance_ = max(sq_err / Xt.numel(), MIN_NOISE_VARIANCE)
+        self.latent_mean_ = Z.mean(0)
+        self.latent_covariance_ = np.atleast_2d(np.cov(Z, rowvar=False, ddof=min(1, len(Z) - 1)))
 
     def score_samples(self, X):
         """Gaussian log-likelihood of each sample's reconstruction residual, in nats.

@@ -83,40 +83,29 @@ def _is_kwargs(value):
     return isinstance(value, dict) and all(isinstance(k, str) for k in value)
 
 
-def _borrows(Xt, X):
-    """Whether the training rows ``Xt`` are ``X``'s own memory rather than a copy."""
-    if isinstance(Xt, Rows):
-        return True  # reads X a chunk at a time
-    if is_tensor(X):
-        return Xt.data_ptr() == X.data_ptr()
-    if isinstance(X, np.ndarray) and Xt.device.type == "cpu" and X.size:
-        return Xt.data_ptr() == X.__array_interface__["data"][0]
-    return False
+# The fitted statistics (what score and sample read besides the network) are
+# computed at the end of fit on at most this many training rows, evenly spaced: a
+# pass whose cost is bounded whatever n_samples, after which nothing of X is kept.
+STATISTICS_ROWS = 4096
+# Rows per block of that pass: blocks of a few thousand rows keep its activations in cache.
+STATISTICS_BLOCK = 1024
 
 
-class fit_statistic:
-    """A fitted attribute computed on first access, from the rows ``fit`` trained on.
+def statistics_rows(Xt):
+    """The training rows the fitted statistics describe.
 
-    A pass of the fitted network over the training data (the autoencoder's code
-    statistics and noise variance, a VAE's learned noise variance) costs a sizeable
-    part of an epoch, which every fit would pay whether the attribute is read or
-    not. When the training rows are the caller's own memory (a float32 array or
-    CPU tensor viewed without a copy, or a memmap read in chunks), the estimator
-    keeps a reference to them instead (as scikit-learn's neighbours estimators keep
-    their X, without a copy) until one of these attributes is read or the
-    estimator is pickled; X modified in place before then changes them. Rows that
-    fit had to copy (a float64 or integer X, another device, the training part of
-    an early-stopping split) are not kept: the statistics are computed at the end
-    of fit and the copy released. Absent before fit, like any fitted attribute.
+    All rows up to :data:`STATISTICS_ROWS`, else that many spread evenly over X
+    (row ``i * n // STATISTICS_ROWS``): a tensor, or for a
+    :class:`~skvae.neural._data.Rows` another one that the pass reads a block at
+    a time, during fit.
     """
-
-    def __set_name__(self, owner, name):
-        self.name = name
-
-    def __get__(self, estimator, owner=None):
-        if estimator is None:
-            return self
-        return estimator._fit_statistics()[self.name]
+    n = Xt.shape[0]
+    if n <= STATISTICS_ROWS:
+        return Xt
+    index = torch.arange(STATISTICS_ROWS) * n // STATISTICS_ROWS  # increasing row indices
+    if torch.is_tensor(Xt):
+        return Xt.index_select(0, index.to(Xt.device))
+    return Xt.subset(index)
 
 
 class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstimator):
@@ -348,41 +337,9 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, InferenceMixin, Bas
         finite = [v for v in self.loss_curve_ if math.isfinite(v)]
         self.best_loss_ = None if early_stopping else min(finite, default=math.inf)
         self._warn_about_training(history, incremental)
-        self._borrowed_rows = _borrows(Xt, X)
-        try:
-            with torch.inference_mode(), cpu_fast_math(self.device_):
-                self._after_fit(Xt, incremental)
-        finally:
-            del self._borrowed_rows
+        with torch.inference_mode(), cpu_fast_math(self.device_):
+            self._after_fit(statistics_rows(Xt), incremental)
         return self
-
-    def _defer_statistics(self, Xt, **known):
-        """Keep ``Xt`` for the :class:`fit_statistic` attributes, with those already ``known``.
-
-        Only rows that are the caller's memory are kept; a copy made for training
-        would hold its memory (host or device) until the first read, so from a
-        copy the statistics are computed now.
-        """
-        self._statistics_rows, self._statistics = Xt, known
-        if Xt is not None and not self._borrowed_rows:
-            self._fit_statistics()
-
-    def _fit_statistics(self):
-        """The :class:`fit_statistic` attributes by name, computed on the first call after fit."""
-        rows = self.__dict__.get("_statistics_rows")
-        if rows is not None:
-            self.module_.eval()
-            with torch.inference_mode(), cpu_fast_math(self.device_):
-                computed = self._compute_statistics(rows)
-            self._statistics = {**self._statistics, **computed}
-            self._statistics_rows = None  # the rows are not needed any more
-        if "_statistics" not in self.__dict__:
-            raise AttributeError(f"This {type(self).__name__} instance is not fitted yet.")
-        return self._statistics
-
-    def _compute_statistics(self, Xt):
-        """Hook: the :class:`fit_statistic` attributes of the training rows ``Xt``, as a dict."""
-        return {}
 
     def _spawn_seed(self, purpose, call=0):
         """The seed of the stream for ``purpose`` in fit call ``call``, from the fitted seed.
