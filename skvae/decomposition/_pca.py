@@ -10,6 +10,7 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils.sparsefuncs import mean_variance_axis
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
+from .._persistence import SaveMixin
 from .._utils.arrays import INFERENCE_ROWS, is_tensor, output_like, to_tensor
 from .._utils.devices import resolve_input_device, restore_device
 from .._utils.validation import (
@@ -48,6 +49,7 @@ _SPARSE_SOLVERS = ("auto", "arpack", "covariance_eigh")
 
 
 class PCA(
+    SaveMixin,
     IncrementalPCAMixin,
     ProbabilisticPCAMixin,
     ClassNamePrefixFeaturesOutMixin,

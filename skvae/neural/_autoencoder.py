@@ -258,6 +258,9 @@ class AutoencoderTransformer(BaseNeuralTransformer):
         self.precision = precision
         self.random_state = random_state
 
+    # The module class _build_module wraps the encoder trunk and decoder in.
+    _network_class = Autoencoder
+
     def _build_module(self, Xt, generator, mean):
         def make(trunk, width, decoder):
             return Autoencoder(trunk, width, self.n_components, decoder)

@@ -401,6 +401,9 @@ class VAETransformer(VAEScoresMixin, BaseNeuralTransformer):
             return torch.logit(mean.clamp(_LOGIT_CLIP, 1 - _LOGIT_CLIP))
         return mean
 
+    # The module class _build_module wraps the encoder trunk and decoder in.
+    _network_class = VAE
+
     def _build_module(self, Xt, generator, mean):
         def make(trunk, width, decoder):
             return VAE(trunk, width, self.n_components, decoder)
