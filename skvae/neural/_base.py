@@ -5,10 +5,13 @@ Subclasses supply the module, the loss and the encode/decode maps; the training
 itself is :func:`skvae.neural._training.train` for all of them.
 """
 
+import contextlib
 import copy
 import math
 import os
+import signal
 import sys
+import threading
 import warnings
 from numbers import Integral, Real
 
@@ -32,7 +35,7 @@ from .._persistence import (
 from .._utils.arrays import is_streamed, is_tensor, tensor_numpy_dtype, to_tensor
 from .._utils.denormals import cpu_fast_math
 from .._utils.devices import resolve_device, restore_device
-from .._utils.seeds import seed_from, spawn_seed
+from .._utils.seeds import forked_global_rng, seed_from, spawn_seed
 from .._utils.validation import (
     BOOLEAN,
     DEVICE,
@@ -53,7 +56,7 @@ from ._networks import build_network, widest_activation
 from ._training import PRECISIONS, check_precision, make_adam, train
 
 # The purposes random streams are drawn for; see BaseNeuralTransformer._spawn_seed.
-_SHUFFLE, _NOISE, _INIT, _SCORE, _BINARIZE = range(5)
+_SHUFFLE, _NOISE, _INIT, _SCORE, _BINARIZE, _GLOBAL = range(6)
 
 
 # Frames in these folders are skipped when a warning looks for the user's line.
@@ -75,13 +78,14 @@ def caller_stacklevel():
 
 
 def _is_layer_sizes(value):
+    # A sequence: a generator would be used up by this check.
+    if isinstance(value, str) or not hasattr(value, "__len__"):
+        return False
     try:
         sizes = list(value)
     except TypeError:
         return False
-    return not isinstance(value, str) and all(
-        isinstance(s, Integral) and not isinstance(s, bool) and s >= 1 for s in sizes
-    )
+    return all(isinstance(s, Integral) and not isinstance(s, bool) and s >= 1 for s in sizes)
 
 
 def _is_shape(value):
@@ -115,6 +119,63 @@ def statistics_rows(Xt):
     if torch.is_tensor(Xt):
         return Xt.index_select(0, index.to(Xt.device))
     return Xt.subset(index)
+
+
+_OUT_OF_MEMORY = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
+
+
+def _out_of_memory(error):
+    """Whether ``error`` is torch's out-of-memory error, a device's or the CPU allocator's."""
+    if isinstance(error, _OUT_OF_MEMORY):
+        return True
+    text = str(error)
+    return isinstance(error, RuntimeError) and (
+        "can't allocate memory" in text or "out of memory" in text.lower()
+    )
+
+
+_fitting_lock = threading.Lock()
+_fitting = set()  # ids of the estimators being fitted
+
+
+@contextlib.contextmanager
+def _exclusive(estimator):
+    """Refuse a second fit of ``estimator`` while one runs (in another thread, say)."""
+    with _fitting_lock:
+        if id(estimator) in _fitting:
+            raise RuntimeError(
+                f"This {type(estimator).__name__} is already being fitted (in another "
+                "thread?): one estimator fits one call at a time. Wait for that call, or "
+                "fit a clone (sklearn.base.clone) in each thread."
+            )
+        _fitting.add(id(estimator))
+    try:
+        yield
+    finally:
+        with _fitting_lock:
+            _fitting.discard(id(estimator))
+
+
+@contextlib.contextmanager
+def _interrupts_deferred():
+    """Hold Ctrl-C back while torch imports modules on first use, then deliver it.
+
+    Building the first network and optimizer of a process makes torch import
+    torch._dynamo and sympy, hundreds of modules; an interrupt in the middle
+    leaves them half-imported and every later fit failing. Once they are imported
+    (and off the main thread, which receives no signals) this does nothing.
+    """
+    if "torch._dynamo" in sys.modules or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(frame))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received and callable(previous):
+        previous(signal.SIGINT, received[0])  # Python's handler raises KeyboardInterrupt
 
 
 class BaseNeuralTransformer(
@@ -246,18 +307,41 @@ class BaseNeuralTransformer(
         """Fit, or leave the estimator as it was if anything goes wrong.
 
         Parameters and X are validated before the network is touched. A failure
-        during training restores the attributes, and :func:`~skvae.neural._training.train`
-        puts back the weights that warm_start and partial_fit train in place (the
-        optimizer then restarts from a fresh state). A KeyboardInterrupt after at
-        least one epoch is not a failure: the epochs run are kept, with a warning.
+        at any point (an exception, an interrupt in the first epoch, a warning
+        turned into an error after training) restores the attributes and, for
+        warm_start and partial_fit, which train the network in place, its weights
+        and the optimizer's state. A KeyboardInterrupt after at least one epoch is
+        not a failure: the epochs run are kept, with a warning. One estimator fits
+        in one thread at a time: a second call meanwhile is an error.
         """
-        saved = dict(self.__dict__)
-        try:
-            return self._fit_or_raise(X, incremental)
-        except BaseException:
-            self.__dict__.clear()
-            self.__dict__.update(saved)
-            raise
+        with _exclusive(self):
+            saved = dict(self.__dict__)
+            # Continued training changes the network and the optimizer in place: their
+            # values are put back too if the call fails, whenever that happens.
+            in_place = "module_" in saved
+            if in_place:
+                weights = {k: v.detach().clone() for k, v in self.module_.state_dict().items()}
+                moments = copy.deepcopy(self.optimizer_.state_dict())
+            try:
+                return self._fit_or_raise(X, incremental)
+            except BaseException as error:
+                self.__dict__.clear()
+                self.__dict__.update(saved)
+                if in_place:
+                    self.module_.load_state_dict(weights)
+                    self.optimizer_.load_state_dict(moments)
+                if _out_of_memory(error):
+                    raise type(error)(self._memory_hint(error)) from error
+                raise
+
+    def _memory_hint(self, error):
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        return (
+            f"{type(self).__name__} ran out of memory while fitting with "
+            f"batch_size={self.batch_size!r} ({first_line}). Lower batch_size (the "
+            "activations of a step grow with it), use a smaller network, or pass X as a "
+            "numpy memmap, which stays on the host and is read a batch at a time."
+        )
 
     def _fit_or_raise(self, X, incremental):
         check_params(self, self._parameter_constraints)
@@ -281,25 +365,26 @@ class BaseNeuralTransformer(
         self._n_fit_calls += 1
         shuffle_gen = torch.Generator().manual_seed(self._spawn_seed(_SHUFFLE, call))
         noise_gen = torch.Generator(device=self.device_).manual_seed(self._spawn_seed(_NOISE, call))
-        if not keep:
-            init_gen = torch.Generator().manual_seed(self._spawn_seed(_INIT, call))
-            self.module_ = self._build_module(Xt, init_gen, mean)
-            self._fitted_architecture = self._architecture()
-            self._widest_activation = widest_activation(
-                self.module_,
-                lambda x: self.module_.decoder(self._encode(x)),
-                Xt.shape[1],
-                self.device_,
-            )
-            self.loss_curve_, self.n_iter_ = [], 0
-            self.loss_parts_ = {}
-        if not (incremental and fitted):
-            self.optimizer_ = make_adam(
-                self.module_.parameters(),
-                lr=self.learning_rate,
-                weight_decay=self.weight_decay,
-                eps=self.epsilon,
-            )
+        with _interrupts_deferred():
+            if not keep:
+                init_gen = torch.Generator().manual_seed(self._spawn_seed(_INIT, call))
+                self.module_ = self._build_module(Xt, init_gen, mean)
+                self._fitted_architecture = self._architecture()
+                self._widest_activation = widest_activation(
+                    self.module_,
+                    lambda x: self.module_.decoder(self._encode(x)),
+                    Xt.shape[1],
+                    self.device_,
+                )
+                self.loss_curve_, self.n_iter_ = [], 0
+                self.loss_parts_ = {}
+            if not (incremental and fitted):
+                self.optimizer_ = make_adam(
+                    self.module_.parameters(),
+                    lr=self.learning_rate,
+                    weight_decay=self.weight_decay,
+                    eps=self.epsilon,
+                )
 
         X_val = None
         early_stopping = self.early_stopping and not incremental
@@ -311,25 +396,28 @@ class BaseNeuralTransformer(
         max_iter = 1 if incremental else self.max_iter
 
         null_loss, diverged_above = self._reference_losses(Xt, mean)
-        history = train(
-            self.module_,
-            self._make_loss(noise_gen),
-            self.optimizer_,
-            Xt,
-            generator=shuffle_gen,
-            batch_size=batch_size,
-            max_iter=max_iter,
-            tol=self.tol,
-            n_iter_no_change=self.n_iter_no_change,
-            null_loss=null_loss,
-            diverged_above=diverged_above,
-            X_val=X_val,
-            verbose=bool(self.verbose),
-            desc=type(self).__name__,
-            first_epoch=self.n_iter_,
-            monitor_from=self._monitor_from(),
-            precision=self.precision,
-        )
+        # A user's module that draws from torch's global RNG (nn.Dropout) draws a
+        # stream seeded from random_state; the caller's global RNG is left as it was.
+        with forked_global_rng(self._spawn_seed(_GLOBAL, call), self.device_):
+            history = train(
+                self.module_,
+                self._make_loss(noise_gen),
+                self.optimizer_,
+                Xt,
+                generator=shuffle_gen,
+                batch_size=batch_size,
+                max_iter=max_iter,
+                tol=self.tol,
+                n_iter_no_change=self.n_iter_no_change,
+                null_loss=null_loss,
+                diverged_above=diverged_above,
+                X_val=X_val,
+                verbose=bool(self.verbose),
+                desc=type(self).__name__,
+                first_epoch=self.n_iter_,
+                monitor_from=self._monitor_from(),
+                precision=self.precision,
+            )
         self.loss_curve_ = self.loss_curve_ + history["loss"]
         self.loss_parts_ = {
             name: self.loss_parts_.get(name, []) + values
@@ -384,7 +472,7 @@ class BaseNeuralTransformer(
             warnings.warn(
                 f"{name} training was interrupted after {self.n_iter_} epochs. It keeps "
                 f"{kept_text} (loss {history['best_loss']:.4g}) and is fitted: call fit with "
-                "warm_start=True, or partial_fit, to train further.",
+                f"warm_start=True, or partial_fit, to train further.{self._resume_note()}",
                 UserWarning,
                 stacklevel=caller_stacklevel(),
             )
@@ -512,6 +600,10 @@ class BaseNeuralTransformer(
         """Hook: first epoch index the stopping rule looks at (after any warm-up)."""
         return 0
 
+    def _resume_note(self):
+        """Hook: what continued training will do next, for the interrupt warning."""
+        return ""
+
     # ------------------------------------------------------------ pickling
     def __getstate__(self):
         """The state as plain data: the network's skeleton (its modules on the meta
@@ -608,13 +700,13 @@ class BaseNeuralTransformer(
         proxy = copy.copy(self)
         proxy.__dict__.update(self._fitted_architecture)
         width = self.n_features_in_
-        meta = torch.zeros(width, device="meta")
+        zeros = torch.zeros(width)  # (n_features,): overwritten by the saved buffers
 
         def make(trunk, trunk_width, decoder):
             return self._network_class(trunk, trunk_width, proxy.n_components, decoder)
 
         stub = torch.empty(0, width, device="meta")
-        return build_network(proxy, stub, torch.Generator().manual_seed(0), make, meta, meta)
+        return build_network(proxy, stub, torch.Generator().manual_seed(0), make, zeros, zeros)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

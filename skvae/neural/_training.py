@@ -330,6 +330,7 @@ def train(
     autocast, copies, scaler = _mixed_precision(precision, module, X.device)
     params = [p for group in optimizer.param_groups for p in group["params"]]
     stepped = False
+    warmup_loss = None  # the loss of the warm-up epoch whose weights are the best, if any
     bar = tqdm(total=max_iter, desc=desc, disable=not verbose, leave=True, unit="epoch")
 
     def measure(X_eval):
@@ -415,10 +416,16 @@ def train(
                 if not math.isfinite(monitored):
                     break
                 if epoch < monitor_from:
+                    # KL warm-up: the objective changes every epoch, so these losses do
+                    # not compare; the weights kept (on an interrupt, say) are the last
+                    # warm-up epoch's, until a later epoch beats the starting loss.
+                    history["best_epoch"], warmup_loss = epoch + 1, monitored
+                    weights.save_best()
                     continue
                 if monitored < history["best_loss"]:
                     history["best_loss"], history["best_epoch"] = monitored, epoch + 1
                     weights.save_best()
+                    warmup_loss = None
                 scale = abs(null_loss - min(best, monitored))
                 bad_epochs = bad_epochs + 1 if monitored > best - tol * scale else 0
                 best = min(best, monitored)
@@ -440,6 +447,8 @@ def train(
             _roll_back(weights, optimizer, stepped)
             raise
         history["interrupted"] = True
+        if warmup_loss is not None and history["best_epoch"] > first_epoch:
+            history["best_loss"] = warmup_loss  # the kept weights' loss, as warned
     except BaseException:
         _roll_back(weights, optimizer, stepped)
         raise

@@ -7,7 +7,7 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 
-from .._utils.validation import MIN_NOISE_VARIANCE, NONE, Constraint, Interval, StrOptions
+from .._utils.validation import MIN_NOISE_VARIANCE, NONE, Interval, StrOptions
 from ..exceptions import PosteriorCollapseWarning
 from ._base import _BINARIZE, STATISTICS_BLOCK, BaseNeuralTransformer, caller_stacklevel
 from ._elbo import LOG_2PI, gaussian_kl, optimal_log_c, row_keys, row_normals
@@ -31,10 +31,6 @@ _ACTIVE_UNIT_THRESHOLD = 0.01
 # Bounds of the mean in the Bernoulli decoder's initial logit: a constant feature
 # would otherwise start at an infinite logit.
 _LOGIT_CLIP = 1e-3
-
-
-def _positive_finite(value):
-    return Interval(Real, 0, None, closed="neither")(value) and math.isfinite(value)
 
 
 def _check_binarize(binarize, likelihood):
@@ -155,8 +151,9 @@ class VAETransformer(VAEScoresMixin, BaseNeuralTransformer):
         Other likelihoods refuse it. None: X is used as given.
     noise_variance : float or 'learned', default='learned'
         The variance c of the Gaussian likelihood N(f(z), cI), in the units of X
-        squared; 'learned' fits c by maximum likelihood along with the network,
-        starting at the mean per-feature variance of X. A fixed c much larger than
+        squared, at least 1e-6 (the floor of a learned c); 'learned' fits c by
+        maximum likelihood along with the network, starting at the mean
+        per-feature variance of X. A fixed c much larger than
         the error the decoder can reach makes the posterior collapse (c=1 on
         pixels in [0, 1]). Ignored by the other likelihoods.
     beta : float, default=1.0
@@ -224,6 +221,15 @@ class VAETransformer(VAEScoresMixin, BaseNeuralTransformer):
         Seeds weight initialisation, batch order, the reparameterisation noise and
         (with each row's values) the draws of :meth:`score_samples`. The same
         seed, data and parameters give identical results on the CPU.
+        Draws from torch's global RNG inside your own modules (``nn.Dropout``) come
+        from a stream seeded from it too, under a forked RNG: the global RNG is left
+        as it was. Identical results also need the same number of torch threads
+        (``torch.get_num_threads()``): the matrix kernels split their sums by thread,
+        so 1 and 2 threads differ by float32 rounding (about 1e-7 relative), and so
+        do ``GridSearchCV`` with ``n_jobs=1`` and ``n_jobs=2``, whose workers get fewer
+        threads. Fix the count everywhere for identical results, e.g.
+        ``torch.set_num_threads(1)`` and, around the search,
+        ``joblib.parallel_config(inner_max_num_threads=1)``.
 
     Attributes
     ----------
@@ -313,8 +319,9 @@ class VAETransformer(VAEScoresMixin, BaseNeuralTransformer):
     _parameter_constraints = {
         **BaseNeuralTransformer._parameter_constraints,
         "likelihood": [StrOptions(LIKELIHOODS)],
+        # Below the floor of a learned variance, the loss of any X overflows float32.
         "noise_variance": [
-            Constraint(_positive_finite, "a float in the range (0, inf)"),
+            Interval(Real, MIN_NOISE_VARIANCE, None, closed="left"),
             StrOptions(("learned",)),
         ],
         "beta": [Interval(Real, 0, None, closed="left")],
@@ -432,6 +439,15 @@ class VAETransformer(VAEScoresMixin, BaseNeuralTransformer):
 
     def _monitor_from(self):
         return self.kl_warmup
+
+    def _resume_note(self):
+        if self.n_iter_ >= self.kl_warmup:
+            return ""
+        return (
+            f" The KL warm-up was at epoch {self.n_iter_} of {self.kl_warmup}: training "
+            f"further continues it there, at KL weight {self._kl_weight(self.n_iter_):.3g}, "
+            f"rising to beta={self.beta!r}."
+        )
 
     def _kl_weight(self, epoch):
         if self.kl_warmup == 0:
