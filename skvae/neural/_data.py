@@ -78,7 +78,9 @@ def _host_chunk(X, rows):
     """``X[rows]`` as a numpy array (rows: a slice, or sorted indices)."""
     block = np.asarray(X[rows])
     if any(s < 0 for s in block.strides):
-        block = np.ascontiguousarray(block)
+        # A copy: ascontiguousarray keeps a one-row array's negative stride, which
+        # torch.from_numpy refuses.
+        block = block.copy(order="C")
     return block
 
 
