@@ -1,17 +1,14 @@
 """What the neural estimators share: parameters, validation, the fit driver,
-batched inference, the device/dtype round trip, pickling and tags.
+batched inference, the device/dtype round trip and tags (pickling: ``_state``).
 
 Subclasses supply the module, the loss and the encode/decode maps; the training
 itself is :func:`skvae.neural._training.train` for all of them.
 """
 
-import contextlib
 import copy
 import math
 import os
-import signal
 import sys
-import threading
 import warnings
 from numbers import Integral, Real
 
@@ -24,17 +21,11 @@ from sklearn.utils import check_array
 from sklearn.utils.validation import validate_data
 
 from .._persistence import (
-    ModuleRecord,
     SaveMixin,
-    check_version,
-    fill,
-    module_tensors,
-    records_to_tensors,
-    tensors_to_records,
 )
 from .._utils.arrays import is_streamed, is_tensor, tensor_numpy_dtype, to_tensor
 from .._utils.denormals import cpu_fast_math
-from .._utils.devices import resolve_device, restore_device
+from .._utils.devices import resolve_device
 from .._utils.seeds import forked_global_rng, seed_from, spawn_seed
 from .._utils.validation import (
     BOOLEAN,
@@ -50,9 +41,11 @@ from .._utils.validation import (
 )
 from ..exceptions import DivergenceWarning
 from ._data import Rows, check_streamed_shape, keeps_dtype, output_dtype, to_float32
+from ._guards import exclusive, interrupts_deferred, out_of_memory
 from ._inference import InferenceMixin
 from ._modules import ACTIVATIONS
-from ._networks import build_network, widest_activation
+from ._networks import widest_activation
+from ._state import NetworkStateMixin
 from ._training import PRECISIONS, check_precision, make_adam, train
 
 # The purposes random streams are drawn for; see BaseNeuralTransformer._spawn_seed.
@@ -121,65 +114,8 @@ def statistics_rows(Xt):
     return Xt.subset(index)
 
 
-_OUT_OF_MEMORY = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
-
-
-def _out_of_memory(error):
-    """Whether ``error`` is torch's out-of-memory error, a device's or the CPU allocator's."""
-    if isinstance(error, _OUT_OF_MEMORY):
-        return True
-    text = str(error)
-    return isinstance(error, RuntimeError) and (
-        "can't allocate memory" in text or "out of memory" in text.lower()
-    )
-
-
-_fitting_lock = threading.Lock()
-_fitting = set()  # ids of the estimators being fitted
-
-
-@contextlib.contextmanager
-def _exclusive(estimator):
-    """Refuse a second fit of ``estimator`` while one runs (in another thread, say)."""
-    with _fitting_lock:
-        if id(estimator) in _fitting:
-            raise RuntimeError(
-                f"This {type(estimator).__name__} is already being fitted (in another "
-                "thread?): one estimator fits one call at a time. Wait for that call, or "
-                "fit a clone (sklearn.base.clone) in each thread."
-            )
-        _fitting.add(id(estimator))
-    try:
-        yield
-    finally:
-        with _fitting_lock:
-            _fitting.discard(id(estimator))
-
-
-@contextlib.contextmanager
-def _interrupts_deferred():
-    """Hold Ctrl-C back while torch imports modules on first use, then deliver it.
-
-    Building the first network and optimizer of a process makes torch import
-    torch._dynamo and sympy, hundreds of modules; an interrupt in the middle
-    leaves them half-imported and every later fit failing. Once they are imported
-    (and off the main thread, which receives no signals) this does nothing.
-    """
-    if "torch._dynamo" in sys.modules or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    received = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(frame))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    if received and callable(previous):
-        previous(signal.SIGINT, received[0])  # Python's handler raises KeyboardInterrupt
-
-
 class BaseNeuralTransformer(
-    SaveMixin, ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstimator
+    SaveMixin, NetworkStateMixin, ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstimator
 ):
     """Base class of :class:`AutoencoderTransformer` and :class:`VAETransformer`.
 
@@ -314,7 +250,7 @@ class BaseNeuralTransformer(
         not a failure: the epochs run are kept, with a warning. One estimator fits
         in one thread at a time: a second call meanwhile is an error.
         """
-        with _exclusive(self):
+        with exclusive(self):
             saved = dict(self.__dict__)
             # Continued training changes the network and the optimizer in place: their
             # values are put back too if the call fails, whenever that happens.
@@ -330,7 +266,7 @@ class BaseNeuralTransformer(
                 if in_place:
                     self.module_.load_state_dict(weights)
                     self.optimizer_.load_state_dict(moments)
-                if _out_of_memory(error):
+                if out_of_memory(error):
                     raise type(error)(self._memory_hint(error)) from error
                 raise
 
@@ -365,7 +301,7 @@ class BaseNeuralTransformer(
         self._n_fit_calls += 1
         shuffle_gen = torch.Generator().manual_seed(self._spawn_seed(_SHUFFLE, call))
         noise_gen = torch.Generator(device=self.device_).manual_seed(self._spawn_seed(_NOISE, call))
-        with _interrupts_deferred():
+        with interrupts_deferred():
             if not keep:
                 init_gen = torch.Generator().manual_seed(self._spawn_seed(_INIT, call))
                 self.module_ = self._build_module(Xt, init_gen, mean)
@@ -603,110 +539,6 @@ class BaseNeuralTransformer(
     def _resume_note(self):
         """Hook: what continued training will do next, for the interrupt warning."""
         return ""
-
-    # ------------------------------------------------------------ pickling
-    def __getstate__(self):
-        """The state as plain data: the network's skeleton (its modules on the meta
-        device, no values), its weights and the optimizer's state as numpy arrays.
-
-        Unpickling runs no ``torch.load``: the arrays are numpy's, and what the
-        pickle imports is the classes of the modules, as for any pickle.
-        """
-        from .. import __version__
-
-        state = dict(super().__getstate__())  # a copy: popping must not touch self
-        module, optimizer = state.pop("module_", None), state.pop("optimizer_", None)
-        if module is not None:
-            state["_module"] = ModuleRecord(module)
-        # A user's module instance among the parameters, as data too.
-        for key in ("encoder", "decoder"):
-            if isinstance(state.get(key), torch.nn.Module):
-                state[key] = ModuleRecord(state[key])
-        if "_fitted_architecture" in state:
-            state["_fitted_architecture"] = {
-                k: ModuleRecord(v) if isinstance(v, torch.nn.Module) else v
-                for k, v in state["_fitted_architecture"].items()
-            }
-        if optimizer is not None:
-            state["_optimizer_state"] = tensors_to_records(optimizer.state_dict())
-        if "device_" in state:
-            state["device_"] = str(state["device_"])
-        state["_skvae_version"] = __version__
-        return state
-
-    def __setstate__(self, state):
-        state = dict(state)
-        name = type(self).__name__
-        version = state.pop("_skvae_version", None)
-        if "_torch_state" in state:
-            raise ValueError(
-                f"This {name} was pickled by skvae {version or '0.3.0.dev0 or earlier'}, whose "
-                "pickles hold the network as torch.save bytes, which load only by running "
-                "code from the file; this version does not load them. Fit the estimator "
-                "again, or load it with the version that wrote it and save it with "
-                "est.save (or pickle it) from this version."
-            )
-        # One frame deeper than here: the functions below warn.
-        stacklevel = caller_stacklevel() + 1
-        check_version(version, name, stacklevel=stacklevel + 1)
-        state = restore_device(state, name, stacklevel=stacklevel)
-        record = state.pop("_module", None)
-        optimizer_state = state.pop("_optimizer_state", None)
-        for key in ("encoder", "decoder"):
-            if isinstance(state.get(key), ModuleRecord):
-                state[key] = state[key].module()
-        if "_fitted_architecture" in state:
-            state["_fitted_architecture"] = {
-                k: v.module() if isinstance(v, ModuleRecord) else v
-                for k, v in state["_fitted_architecture"].items()
-            }
-        super().__setstate__(state)
-        if record is not None:
-            self._load_network(record.module(), optimizer_state)
-
-    def _load_network(self, module, optimizer_state):
-        """Put ``module`` on ``device_``; rebuild the optimizer from ``optimizer_state``."""
-        self.module_ = module.to(self.device_).eval()
-        if optimizer_state is None:
-            return
-        self.optimizer_ = make_adam(self.module_.parameters())
-        optimizer_state = records_to_tensors(optimizer_state)
-        for saved, fresh in zip(optimizer_state["param_groups"], self.optimizer_.param_groups):
-            # How the step is computed follows this device, not the one that saved it.
-            for key in ("fused", "foreach", "capturable"):
-                if key in fresh:
-                    saved[key] = fresh[key]
-        self.optimizer_.load_state_dict(optimizer_state)
-
-    def _persistent_state(self, fitted):
-        """For :func:`skvae.load`: the network and optimizer as tensors, out of ``fitted``."""
-        module, optimizer = fitted.pop("module_", None), fitted.pop("optimizer_", None)
-        if module is None:
-            return {}
-        return {"module": module_tensors(module), "optimizer": optimizer.state_dict()}
-
-    def _restore_persistent_state(self, state):
-        if "module" not in state:
-            return
-        module = fill(self._network_skeleton(), state["module"])
-        self._load_network(module, tensors_to_records(state["optimizer"]))
-
-    def _network_skeleton(self):
-        """The fitted network's modules, built from the fitted parameters without data.
-
-        skvae's layers are on the meta device; a user's encoder or decoder class is
-        called with its arguments, as in fit.
-        """
-        proxy = copy.copy(self)
-        proxy.__dict__.update(self._fitted_architecture)
-        width = self.n_features_in_
-        zeros = torch.zeros(width)  # (n_features,): overwritten by the saved buffers
-
-        def make(trunk, trunk_width, decoder):
-            return self._network_class(trunk, trunk_width, proxy.n_components, decoder)
-
-        stub = torch.empty(0, width, device="meta")
-        return build_network(proxy, stub, torch.Generator().manual_seed(0), make, zeros, zeros)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
