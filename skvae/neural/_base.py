@@ -202,7 +202,9 @@ class BaseNeuralTransformer(
         -----
         The network trains on float32 rows. Memory beyond the model (its
         weights, Adam's two moments and two copies kept to restore the best
-        epoch, about 6 x 4 bytes per parameter), for d features:
+        epoch, about 6 x 4 bytes per parameter; 3 x 4 more when a fitted network
+        continues training, for the copy of its weights and moments that a failed
+        call puts back), for d features:
 
         - a float32 array (or a float32 memmap) on the CPU is viewed, not copied;
         - a float64 or integer array becomes one float32 copy, 4 d bytes per row,
