@@ -39,11 +39,7 @@ def tensor_to_record(tensor):
     try:
         data = tensor.numpy()
     except TypeError:
-        data = (
-            tensor.view(torch.uint8).numpy()
-            if tensor.dim()
-            else tensor.reshape(1).view(torch.uint8).numpy()
-        )
+        data = tensor.reshape(-1).view(torch.uint8).numpy()  # the raw bytes, flat
     return dtype, tuple(tensor.shape), data.copy()
 
 

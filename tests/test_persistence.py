@@ -16,6 +16,7 @@ from torch import nn
 
 import skvae
 from skvae import PCA, AutoencoderTransformer, VAETransformer
+from skvae._persistence import record_to_tensor, tensor_to_record
 from skvae.exceptions import InconsistentVersionWarning, PosteriorCollapseWarning
 
 SMALL = dict(n_components=2, hidden_layer_sizes=(8,), max_iter=3, device="cpu", random_state=0)
@@ -241,3 +242,12 @@ def test_load_refuses_what_save_did_not_write(tmp_path):
     path.write_bytes(pickle.dumps(PCA(2)))
     with pytest.raises(ValueError, match=r"not a file written by skvae's save"):
         skvae.load(path)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.int64, torch.bool])
+def test_tensors_of_any_dtype_travel_as_numpy_data(dtype):
+    tensor = (torch.arange(6).reshape(2, 3) % 2).to(dtype)
+    for value in (tensor, tensor[0, 0]):  # a 0-d tensor too
+        back = record_to_tensor(*tensor_to_record(value))
+        assert back.dtype == dtype and back.shape == value.shape
+        assert torch.equal(back, value)
