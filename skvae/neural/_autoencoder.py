@@ -142,12 +142,12 @@ class AutoencoderTransformer(BaseNeuralTransformer):
         Draws from torch's global RNG inside your own modules (``nn.Dropout``) come
         from a stream seeded from it too, under a forked RNG: the global RNG is left
         as it was. Identical results also need the same number of torch threads
-        (``torch.get_num_threads()``): the matrix kernels split their sums by thread,
-        so 1 and 2 threads differ by float32 rounding (about 1e-7 relative), and so
-        do ``GridSearchCV`` with ``n_jobs=1`` and ``n_jobs=2``, whose workers get fewer
-        threads. Fix the count everywhere for identical results, e.g.
-        ``torch.set_num_threads(1)`` and, around the search,
-        ``joblib.parallel_config(inner_max_num_threads=1)``.
+        (``torch.get_num_threads()``): matrix kernels may split their sums by
+        thread, so results can differ by float32 rounding (about 1e-7 relative)
+        between thread counts, and so can ``GridSearchCV`` with ``n_jobs=1`` and
+        ``n_jobs=2``, whose workers get fewer threads. Fix the count everywhere for
+        identical results, e.g. ``torch.set_num_threads(1)`` and, around the
+        search, ``joblib.parallel_config(backend="loky", inner_max_num_threads=1)``.
 
     Attributes
     ----------
