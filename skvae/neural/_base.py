@@ -17,10 +17,8 @@ import sklearn
 import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import check_array
-from sklearn.utils.validation import validate_data
 
-from .._utils.arrays import is_streamed, is_tensor, tensor_numpy_dtype, to_tensor
+from .._utils.arrays import is_tensor
 from .._utils.denormals import cpu_fast_math
 from .._utils.devices import resolve_device, restore_device
 from .._utils.seeds import seed_from, spawn_seed
@@ -32,12 +30,10 @@ from .._utils.validation import (
     Constraint,
     Interval,
     StrOptions,
-    check_float32_values,
     check_params,
-    check_tensor,
 )
 from ..exceptions import DivergenceWarning
-from ._data import Rows, check_streamed_shape, keeps_dtype, output_dtype, to_float32
+from ._data import Rows, split_rows, training_rows
 from ._inference import InferenceMixin
 from ._modules import ACTIVATIONS
 from ._networks import widest_activation
@@ -268,7 +264,7 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, InferenceMixin, Bas
         else:
             self.device_ = resolve_device(self.device, type(self).__name__)
         check_precision(self.precision, self.device_, type(self).__name__)
-        Xt, dtype = self._validate_rows(X, reset=not keep)
+        Xt, dtype = training_rows(self, X, reset=not keep)
         self._check_training_values(Xt)
         # One pass over X for its mean: the network's centring and the reference losses.
         mean = Xt.mean(0)  # (n_features,)
@@ -304,7 +300,7 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, InferenceMixin, Bas
         X_val = None
         early_stopping = self.early_stopping and not incremental
         if early_stopping:
-            Xt, X_val = self._split_validation(Xt, shuffle_gen)
+            Xt, X_val = split_rows(Xt, self.validation_fraction, shuffle_gen)
             mean = Xt.mean(0)  # of the rows trained on
         n = Xt.shape[0]
         batch_size = min(200, n) if self.batch_size == "auto" else min(self.batch_size, n)
@@ -461,82 +457,7 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, InferenceMixin, Bas
                     "warm_start=False and fit."
                 )
 
-    def _split_validation(self, Xt, generator):
-        n = Xt.shape[0]
-        n_val = int(round(self.validation_fraction * n))
-        if n_val < 1 or n - n_val < 1:
-            raise ValueError(
-                f"early_stopping=True with validation_fraction={self.validation_fraction} "
-                f"leaves {n_val} validation and {n - n_val} training samples out of n_samples={n}; "
-                "both need at least 1. Raise validation_fraction, pass more samples, "
-                "or set early_stopping=False."
-            )
-        order = torch.randperm(n, generator=generator)
-        if isinstance(Xt, Rows):  # two lazy views, not two copies of X
-            return Xt.subset(order[n_val:]), Xt.subset(order[:n_val])
-        order = order.to(Xt.device)
-        return Xt[order[n_val:]], Xt[order[:n_val]]
-
     # ---------------------------------------------------------- validation
-    def _validate_rows(self, X, reset=False, n_features=None, stream=False):
-        """Check X and return its rows as float32 on ``device_``, with the output dtype.
-
-        ``n_features=None`` checks X against the input space (``n_features_in_``,
-        feature names); an int checks it against that width (the latent space).
-        The rows are a float32 tensor, or, with ``stream=True`` and for memmaps
-        and other sliceable array-likes in any case, a :class:`~skvae.neural._data.Rows`
-        that reads them a chunk at a time (scanned once here when fitting, so
-        that bad values are refused before training). Integer, float32 and
-        float64 arrays become float32 chunk by chunk, never through a float64
-        copy (see ``docs/memory.md``). The dtype is the numpy dtype results come
-        back in: float32 for float32 input, float64 otherwise.
-        """
-        name = type(self).__name__
-        expected = self.n_features_in_ if n_features is None and not reset else n_features
-        if is_tensor(X):
-            check_tensor(X, name, ensure_finite=False)  # checked once converted, below
-            dtype = tensor_numpy_dtype(X)
-            if stream:
-                Xt = Rows(X, self.device_, name)
-            else:
-                Xt = to_tensor(X, self.device_)
-                check_float32_values(X, Xt, name)
-            if reset:
-                self._reset_width_without_names(X)
-        elif is_streamed(X) and not (
-            X.dtype == np.float32 and isinstance(X, np.ndarray) and self.device_.type == "cpu"
-        ):
-            # A float32 memmap on the CPU is viewed by the array path below, not streamed.
-            check_streamed_shape(X, name)
-            dtype = output_dtype(X.dtype)
-            Xt = Rows(X, self.device_, name)
-            if not stream:
-                Xt.scan()
-            if reset:
-                self._reset_width_without_names(X)
-        else:
-            # Integer, float32 and float64 arrays keep their dtype here: the float32
-            # rows are made from them chunk by chunk, below. check_array's test for
-            # NaN and inf is a sum over X, without a copy.
-            allowed = None if keeps_dtype(X) else [np.float64, np.float32]
-            if n_features is None:
-                X = validate_data(self, X, reset=reset, dtype=allowed)
-            else:
-                X = check_array(X, dtype=allowed, estimator=self, input_name="X")
-            dtype = output_dtype(X.dtype)
-            Xt = Rows(X, self.device_, name) if stream else to_float32(X, self.device_, name)
-        if expected is not None and Xt.shape[1] != expected:
-            raise ValueError(
-                f"X has {Xt.shape[1]} features, but {name} is expecting {expected} "
-                "features as input."
-            )
-        return Xt, dtype
-
-    def _reset_width_without_names(self, X):
-        self.n_features_in_ = X.shape[1]
-        if hasattr(self, "feature_names_in_"):
-            del self.feature_names_in_
-
     def _check_training_values(self, Xt):
         """Hook: reject training data the model cannot describe."""
 
