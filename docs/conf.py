@@ -35,6 +35,7 @@ version = release
 
 extensions = [
     "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
     "sphinx.ext.mathjax",
     "numpydoc",
     "myst_parser",
@@ -75,6 +76,9 @@ myst_heading_anchors = 3
 # -- autodoc and numpydoc -----------------------------------------------------
 autodoc_default_options = {"members": True, "inherited-members": True, "member-order": "groupwise"}
 autodoc_typehints = "none"
+# One page per class: the page's table of contents lists "score_samples()",
+# not "VAETransformer.score_samples()" cut to the sidebar's width.
+toc_object_entries_show_parents = "hide"
 # numpydoc lists the Attributes section of each class; methods come from
 # autodoc's ``:members:`` (inherited ones included), so numpydoc's own member
 # tables are off to avoid listing each method twice.
