@@ -13,8 +13,8 @@ A results file is a JSON object; these keys are rendered when present:
 - ``meta`` (object): date, machine, versions, threads..., as a two-column table;
 - ``tables`` (list of ``{"title": str, "rows": [object, ...]}``) or ``rows``
   (one list of objects): each list of rows a table whose columns are the keys
-  of the rows, in first-seen order (a table of at most 3 rows and more than 8
-  columns is shown turned: a line per column).
+  of the rows, in first-seen order (a table of more than 8 columns and at
+  least twice as many columns as rows is shown turned: a line per column).
 
 Text from the files is shown as a reader can use it: a command (a cell that
 starts with ``python``) and a command-line option (``--quick``) in a prose
@@ -72,7 +72,7 @@ def _table(rows):
         columns += [key for key in row if key not in columns]
     cells = [[_cell(row.get(key, "")) for key in columns] for row in rows]
     header = [_cell(key) for key in columns]
-    if len(columns) > 8 and len(rows) <= 3:
+    if len(columns) > 8 and len(columns) >= 2 * len(rows):
         # Few rows of many columns: shown turned, one line per column, so
         # that it fits the page's width; the first column names the rows.
         header, cells = (

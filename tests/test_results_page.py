@@ -48,9 +48,16 @@ def test_paths_of_the_machine_that_ran_a_benchmark_are_cut_to_their_name(tmp_pat
 
 def test_a_table_of_few_rows_and_many_columns_is_shown_turned(tmp_path):
     row = {"model": "skvae", **{f"measure {i}": i for i in range(10)}}
-    page = render(tmp_path, {"rows": [row, {**row, "model": "loop"}]})
+    page = render(tmp_path, {"tables": [{"rows": [row, {**row, "model": "loop"}]}]})
     assert "| model | skvae | loop |" in page
     assert "| measure 9 | 9 | 9 |" in page
+
+
+def test_a_table_with_about_as_many_rows_as_columns_keeps_its_shape(tmp_path):
+    rows = [{"solver": f"s{i}", **{f"measure {j}": j for j in range(9)}} for i in range(6)]
+    page = render(tmp_path, {"rows": rows})
+    assert "| solver | measure 0 |" in page
+    assert "| s5 | 0 |" in page
 
 
 def test_the_article_section_says_which_article(tmp_path):
