@@ -33,10 +33,14 @@ from .._utils.validation import (
     check_params,
 )
 from ..exceptions import DivergenceWarning
+from ._callbacks import is_callback, run_callbacks
+from ._checkpoint import open_checkpoint
 from ._data import Rows, split_rows, training_rows
 from ._inference import InferenceMixin
 from ._modules import ACTIVATIONS
 from ._networks import widest_activation
+from ._progress import progress_label
+from ._schedules import SCHEDULES, Schedule
 from ._training import PRECISIONS, check_precision, make_adam, train
 
 # The purposes random streams are drawn for; see BaseNeuralTransformer._spawn_seed.
@@ -155,6 +159,20 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, InferenceMixin, Bas
         "verbose": [BOOLEAN, Interval(Integral, 0, None)],
         "device": [DEVICE],
         "precision": [StrOptions(PRECISIONS)],
+        "learning_rate_schedule": [
+            StrOptions(SCHEDULES),
+            Constraint(callable, "a callable epoch -> factor"),
+        ],
+        "max_grad_norm": [NONE, Interval(Real, 0, None, closed="neither")],
+        "callbacks": [
+            NONE,
+            Constraint(
+                lambda v: isinstance(v, list | tuple) and all(map(is_callback, v)),
+                "a list of callables or of objects with an on_epoch_end method",
+            ),
+        ],
+        "checkpoint": [NONE, Constraint(lambda v: isinstance(v, str | os.PathLike), "a path")],
+        "checkpoint_every": [Interval(Integral, 1, None)],
         "random_state": [RANDOM_STATE],
     }
     # The parameters the network is built from: continued training cannot change them.
@@ -297,6 +315,10 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, InferenceMixin, Bas
                 eps=self.epsilon,
             )
 
+        # partial_fit trains one epoch: pickle the estimator to keep it.
+        name, generators = type(self).__name__, {"shuffle": shuffle_gen, "noise": noise_gen}
+        checkpoint = None if incremental else open_checkpoint(self, Xt, mean, generators)
+
         X_val = None
         early_stopping = self.early_stopping and not incremental
         if early_stopping:
@@ -307,25 +329,30 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, InferenceMixin, Bas
         max_iter = 1 if incremental else self.max_iter
 
         null_loss, diverged_above = self._reference_losses(Xt, mean)
-        history = train(
-            self.module_,
-            self._make_loss(noise_gen),
-            self.optimizer_,
-            Xt,
-            generator=shuffle_gen,
-            batch_size=batch_size,
-            max_iter=max_iter,
-            tol=self.tol,
-            n_iter_no_change=self.n_iter_no_change,
-            null_loss=null_loss,
-            diverged_above=diverged_above,
-            X_val=X_val,
-            verbose=bool(self.verbose),
-            desc=type(self).__name__,
-            first_epoch=self.n_iter_,
-            monitor_from=self._monitor_from(),
-            precision=self.precision,
-        )
+        with run_callbacks(self, self.callbacks) as on_epoch_end:
+            history = train(
+                self.module_,
+                self._make_loss(noise_gen),
+                self.optimizer_,
+                Xt,
+                generator=shuffle_gen,
+                batch_size=batch_size,
+                max_iter=max_iter,
+                tol=self.tol,
+                n_iter_no_change=self.n_iter_no_change,
+                null_loss=null_loss,
+                diverged_above=diverged_above,
+                X_val=X_val,
+                verbose=bool(self.verbose),
+                desc=progress_label(self, Xt.shape[1]),
+                first_epoch=self.n_iter_,
+                monitor_from=self._monitor_from(),
+                precision=self.precision,
+                schedule=Schedule(self.learning_rate_schedule, self.learning_rate, name),
+                max_grad_norm=self.max_grad_norm,
+                on_epoch_end=on_epoch_end,
+                checkpoint=checkpoint,
+            )
         self.loss_curve_ = self.loss_curve_ + history["loss"]
         self.loss_parts_ = {
             name: self.loss_parts_.get(name, []) + values
@@ -416,7 +443,7 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, InferenceMixin, Bas
                 UserWarning,
                 stacklevel=caller_stacklevel(),
             )
-        elif not incremental and not history["converged"]:
+        elif not incremental and not history["converged"] and not history["stopped_by"]:
             warnings.warn(
                 f"{name} stopped after max_iter={self.max_iter} epochs "
                 "without converging. Raise 'max_iter', or 'tol' to stop sooner.",

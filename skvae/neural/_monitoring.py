@@ -30,6 +30,18 @@ class Weights:
     def restore(self, which):
         self.module.load_state_dict(getattr(self, which))
 
+    def state_dict(self):
+        return {"start": self.start, "best": None if self.best is self.start else self.best}
+
+    def load_state_dict(self, state):
+        with torch.no_grad():
+            for name, value in state["start"].items():
+                self.start[name].copy_(value)
+            if state["best"] is not None:
+                self.best = {k: v.clone() for k, v in self.start.items()}
+                for name, value in state["best"].items():
+                    self.best[name].copy_(value)
+
 
 class StoppingRule:
     """scikit-learn's MLP rule: stop after more than ``n_iter_no_change`` epochs without
@@ -50,6 +62,65 @@ class StoppingRule:
         self.bad_epochs = self.bad_epochs + 1 if worse else 0
         self.best = min(self.best, monitored)
         return self.bad_epochs > self.n_iter_no_change
+
+    def state_dict(self):
+        return {"best": self.best, "bad_epochs": self.bad_epochs}
+
+    def load_state_dict(self, state):
+        self.best, self.bad_epochs = state["best"], state["bad_epochs"]
+
+
+class Monitor:
+    """What an epoch's end decides: the best weights, and whether training stops.
+
+    Epochs before ``monitor_from`` are recorded but not compared: during a KL
+    warm-up the objective itself changes from epoch to epoch. When the stopping
+    rule fires, a ``"plateau"`` schedule may lower the learning rate instead.
+    ``stop_reason`` says why training stopped, None while it goes on.
+    """
+
+    def __init__(self, module, history, rule, schedule, monitor_from):
+        self.history, self.rule, self.schedule = history, rule, schedule
+        self.weights = Weights(module)
+        self.monitor_from = monitor_from
+        self.stop_reason = None
+
+    def end_epoch(self, epoch, monitored):
+        """Judge epoch ``epoch`` by its monitored loss; whether training stops."""
+        history = self.history
+        if not math.isfinite(monitored):
+            self.stop_reason = f"the loss became {monitored}"
+        elif epoch >= self.monitor_from:
+            if monitored < history["best_loss"]:
+                history["best_loss"], history["best_epoch"] = monitored, epoch + 1
+                self.weights.save_best()
+            if self.rule.update(monitored):
+                if self.schedule is not None and self.schedule.on_plateau():
+                    self.rule.bad_epochs = 0
+                else:
+                    history["converged"] = True
+                    self.stop_reason = "converged"
+        return self.stop_reason is not None
+
+    def stop(self, reason):
+        """End training at this epoch's end for ``reason`` (a callback asked)."""
+        self.stop_reason = reason
+        self.history["stopped_by"] = reason
+
+    def state_dict(self):
+        return {
+            "weights": self.weights.state_dict(),
+            "rule": self.rule.state_dict(),
+            "schedule": None if self.schedule is None else self.schedule.state_dict(),
+            "stop_reason": self.stop_reason,
+        }
+
+    def load_state_dict(self, state):
+        self.weights.load_state_dict(state["weights"])
+        self.rule.load_state_dict(state["rule"])
+        if self.schedule is not None:
+            self.schedule.load_state_dict(state["schedule"])
+        self.stop_reason = state["stop_reason"]
 
 
 def diverged(history, start, diverged_above, n_iter_no_change, skip):

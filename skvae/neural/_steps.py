@@ -138,12 +138,15 @@ class Step:
     ``torch.amp.GradScaler``: float16's range ends at 65504 and small gradients
     underflow, so the loss is scaled up before backward and the gradients down
     before the step, which is skipped when they overflowed. bfloat16 has float32's
-    range and needs no scaling. Every ``_SWEEP_EVERY`` steps of an epoch, and at its
+    range and needs no scaling. With ``max_grad_norm``, the gradients (unscaled,
+    float32) are clipped to that total 2-norm before the step
+    (``torch.nn.utils.clip_grad_norm_``). Every ``_SWEEP_EVERY`` steps of an epoch, and at its
     end (:meth:`end_epoch`), tiny optimizer state is zeroed (:func:`_zero_tiny_state`).
     """
 
-    def __init__(self, module, loss_fn, optimizer, precision, device):
+    def __init__(self, module, loss_fn, optimizer, precision, device, max_grad_norm=None):
         self.module, self.loss_fn, self.optimizer = module, loss_fn, optimizer
+        self.max_grad_norm = max_grad_norm
         self.params = [p for group in optimizer.param_groups for p in group["params"]]
         self.taken = False  # whether any step has changed the weights and optimizer state
         self._in_epoch = 0
@@ -163,12 +166,14 @@ class Step:
         if self.copies is None:
             loss, parts = self.loss_fn(self.module, xb, epoch)
             loss.backward()
+            self._clip()
             self.optimizer.step()
         else:
             with self.copies.active():
                 with self.autocast:
                     loss, parts = self.loss_fn(self.module, xb, epoch)
                 (loss if self.scaler is None else self.scaler.scale(loss)).backward()
+            self._clip()
             if self.scaler is None:
                 self.optimizer.step()
             else:
@@ -180,6 +185,27 @@ class Step:
         if self._in_epoch % _SWEEP_EVERY == 0:
             _zero_tiny_state(self.optimizer)
         return loss, parts
+
+    def _clip(self):
+        if self.max_grad_norm is None:
+            return
+        if self.scaler is not None:
+            self.scaler.unscale_(self.optimizer)  # clip the true gradients, not scaled ones
+        torch.nn.utils.clip_grad_norm_(self.params, self.max_grad_norm)
+
+    def state_dict(self):
+        return {
+            "taken": self.taken,
+            "scaler": None if self.scaler is None else self.scaler.state_dict(),
+        }
+
+    def load_state_dict(self, state):
+        """Continue from a saved step: the optimizer and module are loaded already."""
+        self.taken = state["taken"]
+        if self.scaler is not None:
+            self.scaler.load_state_dict(state["scaler"])
+        if self.copies is not None:
+            self.copies.refresh()
 
     def end_epoch(self):
         _zero_tiny_state(self.optimizer)  # partial_fit's epochs may be shorter than a sweep

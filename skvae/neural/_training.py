@@ -7,12 +7,13 @@ best weights, divergence, rollback) in :mod:`._monitoring`.
 """
 
 import math
+import time
 
 import torch
-from tqdm.auto import tqdm
 
 from .._utils.denormals import cpu_fast_math
-from ._monitoring import StoppingRule, Weights, diverged, recover, rollback_on_failure
+from ._monitoring import Monitor, StoppingRule, diverged, recover, rollback_on_failure
+from ._progress import Progress
 from ._steps import PRECISIONS, Step, check_precision, make_adam
 
 __all__ = ["PRECISIONS", "check_precision", "make_adam", "squared_spread", "train"]
@@ -72,6 +73,10 @@ def train(
     first_epoch=0,
     monitor_from=0,
     precision="float32",
+    schedule=None,
+    max_grad_norm=None,
+    on_epoch_end=None,
+    checkpoint=None,
 ):
     """Train ``module`` on ``X`` with minibatches until the loss stops improving.
 
@@ -124,7 +129,8 @@ def train(
         Held-out rows. When given, the weights of the best validation epoch are
         restored at the end.
     verbose : bool, default=False
-        Show a progress bar with the running loss.
+        Show a progress bar with the running loss, which says at its end why
+        training stopped short of ``max_iter``.
     desc : str
         Label of the progress bar.
     first_epoch : int, default=0
@@ -142,6 +148,21 @@ def train(
         stay float32), "float16" with a ``torch.amp.GradScaler``. The
         loss before training and the validation loss are measured in float32.
         Check the device first with :func:`check_precision`.
+    schedule : skvae.neural._schedules.Schedule, default=None
+        Sets the learning rate at the start of each epoch, and may lower it
+        instead of stopping when the stopping rule fires ("plateau"). None keeps
+        the optimizer's rate.
+    max_grad_norm : float, default=None
+        Clip the gradients to this total 2-norm before each step.
+    on_epoch_end : callable, default=None
+        ``on_epoch_end(epoch, measures) -> reason or None``, called after every
+        epoch with its number counted from 1 (``first_epoch`` + epochs run) and a
+        dict of its measures (``loss``, ``val_loss`` with ``X_val``, the parts,
+        ``learning_rate``, ``seconds``). A str reason ends training there, as the
+        stopping rule does, with the best epoch's weights restored.
+    checkpoint : skvae.neural._checkpoint.Checkpoint, default=None
+        Written at the end of every ``checkpoint.every``-th epoch and of the last
+        one; when it holds a state on entry, training continues from it.
 
     Returns
     -------
@@ -152,17 +173,18 @@ def train(
         (the monitored loss before the first epoch), ``best_epoch`` and
         ``best_loss`` (the epoch whose weights the module holds if they were
         restored, counted from 1, ``first_epoch`` for the starting weights, and
-        their monitored loss), ``diverged`` and ``interrupted``.
+        their monitored loss), ``diverged``, ``interrupted`` and ``stopped_by``
+        (the reason ``on_epoch_end`` gave, else None).
     """
     n_samples = X.shape[0]
     history = _new_history(first_epoch)
-    weights = Weights(module)
-    step = Step(module, loss_fn, optimizer, precision, X.device)
-    rule = StoppingRule(tol, n_iter_no_change, null_loss)
+    step = Step(module, loss_fn, optimizer, precision, X.device, max_grad_norm)
+    monitor = Monitor(
+        module, history, StoppingRule(tol, n_iter_no_change, null_loss), schedule, monitor_from
+    )
     # index_select gathers a tensor's rows about twice as fast as X[rows]; a
     # skvae.neural._data.Rows reads them from its source.
     take = X.__getitem__ if not torch.is_tensor(X) else lambda rows: X.index_select(0, rows)
-    bar = tqdm(total=max_iter, desc=desc, disable=not verbose, leave=True, unit="epoch")
 
     def measure(X_eval, epoch=None):
         """The loss of the current weights, by default with the objective of the first
@@ -172,47 +194,107 @@ def train(
         with torch.no_grad():
             return _mean_loss(module, loss_fn, X_eval, batch_size, epoch)[0]
 
-    with bar, rollback_on_failure(weights, optimizer, step, history), cpu_fast_math(X.device):
-        X_start = _start_rows(X) if X_val is None else X_val
-        start = history["start_loss"] = history["best_loss"] = _start_loss(measure(X_start))
-        for i in range(max_iter):
-            epoch = first_epoch + i
-            module.train()
-            order = torch.randperm(n_samples, generator=generator).to(X.device)
-            sums = _Sums(X.device)
-            for first in range(0, n_samples, batch_size):
-                xb = take(order[first : first + batch_size])  # (batch, n_features)
-                loss, parts = step(xb, epoch)
-                sums.add(loss, parts, xb.shape[0])
-            step.end_epoch()
+    def end_epoch(i, sums, began):
+        """Record epoch ``i`` of this call, tell the callbacks, checkpoint; whether to stop."""
+        epoch_loss = monitored = sums.record(history, n_samples)
+        if X_val is not None:
+            if math.isfinite(epoch_loss):
+                monitored = measure(X_val, first_epoch + i)
+            history["val_loss"].append(monitored)
+        history["n_iter"] = i + 1
+        bar.epoch_done(epoch_loss, monitored if X_val is not None else None)
+        stop = monitor.end_epoch(first_epoch + i, monitored)
+        if on_epoch_end is not None:
+            measures = _measures(history, optimizer, time.perf_counter() - began)
+            reason = on_epoch_end(first_epoch + i + 1, measures)
+            if reason is not None and not stop:
+                monitor.stop(reason)
+                stop = True
+        if checkpoint is not None and (stop or checkpoint.due(i + 1, max_iter)):
+            checkpoint.write(_state(history, module, optimizer, step, monitor))
+        return stop
 
-            epoch_loss = sums.record(history, n_samples)
-            monitored = epoch_loss
-            if X_val is not None:
-                if math.isfinite(epoch_loss):
-                    monitored = measure(X_val, epoch)
-                history["val_loss"].append(monitored)
-            history["n_iter"] = i + 1
-            _show(bar, epoch_loss, monitored if X_val is not None else None)
-            if not math.isfinite(monitored):
-                break
-            if epoch < monitor_from:
-                continue
-            if monitored < history["best_loss"]:
-                history["best_loss"], history["best_epoch"] = monitored, epoch + 1
-                weights.save_best()
-            if rule.update(monitored):
-                history["converged"] = True
-                break
-        if history["n_iter"]:
-            skip = max(0, monitor_from - first_epoch)
-            history["diverged"] = diverged(history, start, diverged_above, n_iter_no_change, skip)
-        if history["diverged"]:
-            recover(weights, optimizer, history, lambda: measure(X_start), first_epoch)
-    if history["interrupted"] or (X_val is not None and not history["diverged"]):
-        weights.restore("best")
+    guard = rollback_on_failure(monitor.weights, optimizer, step, history)
+    with Progress(max_iter, desc, verbose) as bar:
+        with guard, cpu_fast_math(X.device):
+            X_start = _start_rows(X) if X_val is None else X_val
+            if checkpoint is not None and checkpoint.state is not None:
+                _resume(checkpoint.resume(), module, optimizer, step, monitor, history, bar)
+            else:
+                history["start_loss"] = history["best_loss"] = _start_loss(measure(X_start))
+            for i in range(history["n_iter"], max_iter if monitor.stop_reason is None else 0):
+                began = time.perf_counter()
+                epoch = first_epoch + i
+                if schedule is not None:
+                    schedule.start_epoch(optimizer, epoch)
+                module.train()
+                order = torch.randperm(n_samples, generator=generator).to(X.device)
+                sums = _Sums(X.device)
+                for first in range(0, n_samples, batch_size):
+                    xb = take(order[first : first + batch_size])  # (batch, n_features)
+                    loss, parts = step(xb, epoch)
+                    sums.add(loss, parts, xb.shape[0])
+                step.end_epoch()
+                if end_epoch(i, sums, began):
+                    break
+            if history["n_iter"]:
+                skip = max(0, monitor_from - first_epoch)
+                start, limit = history["start_loss"], diverged_above
+                history["diverged"] = diverged(history, start, limit, n_iter_no_change, skip)
+            if history["diverged"]:
+                recover(monitor.weights, optimizer, history, lambda: measure(X_start), first_epoch)
+        bar.reason = _stop_reason(history, monitor, max_iter)
+    validated = X_val is not None and not history["diverged"]
+    if history["interrupted"] or history["stopped_by"] or validated:
+        monitor.weights.restore("best")
     module.eval()
     return history
+
+
+def _state(history, module, optimizer, step, monitor):
+    """What a checkpoint holds of this call, besides the random generators."""
+    return {
+        "n_iter": history["n_iter"],
+        "history": history,
+        "module": module.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "step": step.state_dict(),
+        "monitor": monitor.state_dict(),
+    }
+
+
+def _resume(state, module, optimizer, step, monitor, history, bar):
+    """Put the loop where a checkpoint left it; the generators are restored already."""
+    module.load_state_dict(state["module"])
+    optimizer.load_state_dict(state["optimizer"])
+    step.load_state_dict(state["step"])
+    monitor.load_state_dict(state["monitor"])
+    history.update(state["history"])
+    bar.skip(history["n_iter"])
+
+
+def _measures(history, optimizer, seconds):
+    """An epoch's measures for the callbacks: its losses, their parts, its rate and time."""
+    measures = {"loss": history["loss"][-1]}
+    if history["val_loss"]:
+        measures["val_loss"] = history["val_loss"][-1]
+    measures.update({name: values[-1] for name, values in history["parts"].items()})
+    measures["learning_rate"] = optimizer.param_groups[0]["lr"]
+    measures["seconds"] = seconds
+    return measures
+
+
+def _stop_reason(history, monitor, max_iter):
+    """Why training ended short of ``max_iter``, for the progress bar; None when it did not."""
+    if history["interrupted"]:
+        return "interrupted"
+    if history["diverged"]:
+        return "diverged"
+    if history["stopped_by"]:
+        return f"stopped: {history['stopped_by']}"
+    if monitor.stop_reason is not None and history["n_iter"] < max_iter:
+        return monitor.stop_reason
+    return None
 
 
 def _new_history(first_epoch):
@@ -227,6 +309,7 @@ def _new_history(first_epoch):
         "best_loss": None,
         "diverged": False,
         "interrupted": False,
+        "stopped_by": None,
     }
 
 
@@ -272,11 +355,3 @@ class _Sums:
         for name, value in self.parts.items():
             history["parts"].setdefault(name, []).append(float(value) / n_samples)
         return epoch_loss
-
-
-def _show(bar, loss, val_loss):
-    bar.update(1)
-    postfix = {"loss": f"{loss:.4g}"}
-    if val_loss is not None:
-        postfix["val_loss"] = f"{val_loss:.4g}"
-    bar.set_postfix(postfix, refresh=False)
