@@ -10,6 +10,7 @@ schedule's state, and the random generators' states.
 """
 
 import os
+import re
 import warnings
 
 import torch
@@ -26,7 +27,7 @@ def _describe(value):
     """A parameter's value as text that is the same in every process."""
     if isinstance(value, type) or (callable(value) and hasattr(value, "__qualname__")):
         return f"{getattr(value, '__module__', '?')}.{value.__qualname__}"
-    return repr(value)
+    return re.sub(r" at 0x[0-9a-fA-F]+", "", repr(value))  # no memory addresses
 
 
 def open_checkpoint(estimator, Xt, mean, generators):
@@ -60,6 +61,20 @@ def open_checkpoint(estimator, Xt, mean, generators):
     )
     checkpoint.read()
     return checkpoint
+
+
+def _sync_folder(folder):
+    """Make the rename itself durable (POSIX); a no-op where folders cannot be opened."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 class Checkpoint:
@@ -97,6 +112,7 @@ class Checkpoint:
                 file.flush()
                 os.fsync(file.fileno())
             os.replace(partial, self.path)
+            _sync_folder(folder)
         except BaseException:
             if os.path.exists(partial):
                 os.remove(partial)

@@ -244,8 +244,9 @@ def train(
             if history["diverged"]:
                 recover(monitor.weights, optimizer, history, lambda: measure(X_start), first_epoch)
         bar.reason = _stop_reason(history, monitor, max_iter)
-    validated = X_val is not None and not history["diverged"]
-    if history["interrupted"] or history["stopped_by"] or validated:
+    # After a divergence, recover() has chosen the weights already.
+    chosen = (X_val is not None or history["stopped_by"]) and not history["diverged"]
+    if history["interrupted"] or chosen:
         monitor.weights.restore("best")
     module.eval()
     return history
