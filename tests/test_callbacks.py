@@ -208,3 +208,28 @@ def test_the_progress_bar_says_when_a_callback_stopped_training(X, capsys):
 
     small(verbose=True, max_iter=10, callbacks=[stop]).fit(X)
     assert "<locals>.stop at epoch 2" in capsys.readouterr().err.split("stopped: ")[-1]
+
+
+def test_an_interrupt_from_a_callback_keeps_the_epochs_run_and_the_bar_says_so(X, capsys):
+    def interrupt(estimator, epoch, measures):
+        if epoch == 2:
+            raise KeyboardInterrupt
+
+    est = small(verbose=True, max_iter=10, callbacks=[interrupt])
+    with pytest.warns(UserWarning, match="interrupted after 2 epochs"):
+        est.fit(X)
+    assert est.n_iter_ == 2
+    assert "interrupted" in capsys.readouterr().err
+
+
+def halve(epoch):
+    return 0.5**epoch
+
+
+def test_estimators_with_a_schedule_and_a_checkpoint_clone_and_pickle(X, tmp_path):
+    est = small(learning_rate_schedule=halve, max_grad_norm=1.0, checkpoint=tmp_path / "c")
+    assert clone(est).get_params()["learning_rate_schedule"] is halve
+    fitted = fit_quietly(est, X)
+    again = pickle.loads(pickle.dumps(fitted))
+    assert again.learning_rate_schedule is halve and again.checkpoint == tmp_path / "c"
+    assert np.array_equal(again.transform(X), fitted.transform(X))
