@@ -82,8 +82,9 @@ def train(
 
     The loss is first measured on the weights training starts from. Training
     then keeps a copy of the weights of its best epoch, which it restores when
-    it is interrupted (KeyboardInterrupt) after at least one full epoch, and at
-    the end when ``X_val`` is given. When the loss diverges, it restores the best
+    it is interrupted (KeyboardInterrupt) after at least one full epoch, when
+    ``on_epoch_end`` stops training, and at the end when ``X_val`` is given. When
+    the loss diverges, it restores the best
     epoch's weights if they measure no worse than the starting ones, else the
     starting ones, and clears the optimizer's state. An interrupt before the
     first epoch ends, or any other exception, puts back the starting weights,
