@@ -1,5 +1,6 @@
 """Checkpoints: a killed fit continues where it stopped, and no other fit's file is used."""
 
+import datetime
 import os
 import signal
 import subprocess
@@ -235,3 +236,23 @@ def test_a_warm_started_fit_refuses_the_checkpoint_of_the_fit_before(X, tmp_path
 def test_a_checkpoint_in_a_missing_folder_is_refused_before_training(X, tmp_path):
     with pytest.raises(ValueError, match=r"in a folder that does not exist"):
         small(checkpoint=tmp_path / "absent" / "run.skvae").fit(X)
+
+
+@pytest.mark.parametrize(
+    "every, saved",
+    [(1, 3), (2, 2), (datetime.timedelta(hours=1), None), (datetime.timedelta(microseconds=1), 3)],
+)
+def test_checkpoint_every_counts_epochs_or_time(X, tmp_path, every, saved):
+    path = tmp_path / "run.skvae"
+    with pytest.raises(Crash):
+        small(checkpoint=path, checkpoint_every=every, callbacks=[crash_at(4)]).fit(X)
+    if saved is None:  # an hour has not passed: nothing written before the crash
+        assert not path.exists()
+    else:
+        assert torch.load(path, weights_only=True)["state"]["n_iter"] == saved
+
+
+def test_checkpoint_every_refuses_a_zero_interval(X, tmp_path):
+    est = small(checkpoint=tmp_path / "c", checkpoint_every=datetime.timedelta(0))
+    with pytest.raises(ValueError, match=r"'checkpoint_every' parameter .* a positive datetime"):
+        est.fit(X)

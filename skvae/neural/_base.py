@@ -5,6 +5,7 @@ Subclasses supply the module, the loss and the encode/decode maps; the training
 itself is :func:`skvae.neural._training.train` for all of them.
 """
 
+import datetime
 import io
 import math
 import os
@@ -172,7 +173,13 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, InferenceMixin, Bas
             ),
         ],
         "checkpoint": [NONE, Constraint(lambda v: isinstance(v, str | os.PathLike), "a path")],
-        "checkpoint_every": [Interval(Integral, 1, None)],
+        "checkpoint_every": [
+            Interval(Integral, 1, None),
+            Constraint(
+                lambda v: isinstance(v, datetime.timedelta) and v > datetime.timedelta(0),
+                "a positive datetime.timedelta",
+            ),
+        ],
         "random_state": [RANDOM_STATE],
     }
     # The parameters the network is built from: continued training cannot change them.

@@ -9,8 +9,10 @@ their curves, the best and starting weights, the stopping rule's and the
 schedule's state, and the random generators' states.
 """
 
+import datetime
 import os
 import re
+import time
 import warnings
 
 import torch
@@ -86,12 +88,18 @@ class Checkpoint:
 
     def __init__(self, path, every, identity, data_mean, generators, estimator_name):
         self.path, self.every, self.identity = path, every, identity
+        self._written = time.monotonic()  # a fit's start counts as a save for the clock
         self.data_mean, self.generators, self.name = data_mean, generators, estimator_name
         self.state = None
 
     def due(self, n_iter, max_iter):
-        """Whether the end of epoch ``n_iter`` of this call is written."""
-        return n_iter % self.every == 0 or n_iter == max_iter
+        """Whether the end of epoch ``n_iter`` of this call is written: every
+        ``every`` epochs, or once ``every`` (a timedelta) has passed since the last save."""
+        if n_iter == max_iter:
+            return True
+        if isinstance(self.every, datetime.timedelta):
+            return time.monotonic() - self._written >= self.every.total_seconds()
+        return n_iter % self.every == 0
 
     def write(self, state):
         """Write ``state`` to a file beside the checkpoint, then rename it over it:
@@ -113,6 +121,7 @@ class Checkpoint:
                 os.fsync(file.fileno())
             os.replace(partial, self.path)
             _sync_folder(folder)
+            self._written = time.monotonic()
         except BaseException:
             if os.path.exists(partial):
                 os.remove(partial)

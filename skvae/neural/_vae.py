@@ -251,8 +251,10 @@ class VAETransformer(VAEScoresMixin, BaseNeuralTransformer):
         warning, to the result the uninterrupted fit would have reached (the same
         bits on the CPU at the same thread count); a file from another fit is
         refused and left in place. ``partial_fit`` does not write one.
-    checkpoint_every : int, default=1
-        Epochs between two checkpoints.
+    checkpoint_every : int or datetime.timedelta, default=1
+        Epochs between two checkpoints, or the time between them (e.g.
+        ``timedelta(minutes=10)``: a checkpoint at the end of the first epoch that
+        ends that long after the last one).
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, batch order, the reparameterisation noise and
         (with each row's values) the draws of :meth:`score_samples`. The same
