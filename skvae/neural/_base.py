@@ -5,7 +5,6 @@ Subclasses supply the module, the loss and the encode/decode maps; the training
 itself is :func:`skvae.neural._training.train` for all of them.
 """
 
-import datetime
 import io
 import math
 import os
@@ -34,14 +33,14 @@ from .._utils.validation import (
     check_params,
 )
 from ..exceptions import DivergenceWarning
-from ._callbacks import is_callback, run_callbacks
-from ._checkpoint import open_checkpoint
+from ._callbacks import CALLBACKS, run_callbacks
+from ._checkpoint import PATH, TIME_INTERVAL, open_checkpoint
 from ._data import Rows, split_rows, training_rows
 from ._inference import InferenceMixin
 from ._modules import ACTIVATIONS
 from ._networks import widest_activation
 from ._progress import progress_label
-from ._schedules import SCHEDULES, Schedule
+from ._schedules import SCHEDULE_FUNCTION, SCHEDULES, Schedule
 from ._training import PRECISIONS, check_precision, make_adam, train
 
 # The purposes random streams are drawn for; see BaseNeuralTransformer._spawn_seed.
@@ -160,26 +159,11 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, InferenceMixin, Bas
         "verbose": [BOOLEAN, Interval(Integral, 0, None)],
         "device": [DEVICE],
         "precision": [StrOptions(PRECISIONS)],
-        "learning_rate_schedule": [
-            StrOptions(SCHEDULES),
-            Constraint(callable, "a callable epoch -> factor"),
-        ],
+        "learning_rate_schedule": [StrOptions(SCHEDULES), SCHEDULE_FUNCTION],
         "max_grad_norm": [NONE, Interval(Real, 0, None, closed="neither")],
-        "callbacks": [
-            NONE,
-            Constraint(
-                lambda v: isinstance(v, list | tuple) and all(map(is_callback, v)),
-                "a list of callables or of objects with an on_epoch_end method",
-            ),
-        ],
-        "checkpoint": [NONE, Constraint(lambda v: isinstance(v, str | os.PathLike), "a path")],
-        "checkpoint_every": [
-            Interval(Integral, 1, None),
-            Constraint(
-                lambda v: isinstance(v, datetime.timedelta) and v > datetime.timedelta(0),
-                "a positive datetime.timedelta",
-            ),
-        ],
+        "callbacks": [NONE, CALLBACKS],
+        "checkpoint": [NONE, PATH],
+        "checkpoint_every": [Interval(Integral, 1, None), TIME_INTERVAL],
         "random_state": [RANDOM_STATE],
     }
     # The parameters the network is built from: continued training cannot change them.

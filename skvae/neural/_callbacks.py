@@ -20,6 +20,8 @@ import os
 
 import numpy as np
 
+from .._utils.validation import Constraint
+
 
 def _callback_name(callback):
     return getattr(callback, "__qualname__", type(callback).__name__)
@@ -60,6 +62,13 @@ def run_callbacks(estimator, callbacks):
 def is_callback(value):
     """Whether ``value`` is a callable or an object with an ``on_epoch_end`` method."""
     return callable(value) or callable(getattr(value, "on_epoch_end", None))
+
+
+# The constraint of the estimators' ``callbacks`` parameter (besides None).
+CALLBACKS = Constraint(
+    lambda v: isinstance(v, list | tuple) and all(map(is_callback, v)),
+    "a list of callables or of objects with an on_epoch_end method",
+)
 
 
 class _FileLogger:

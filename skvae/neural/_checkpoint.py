@@ -17,8 +17,18 @@ import warnings
 
 import torch
 
+from .._utils.validation import Constraint
+
 FORMAT = "skvae checkpoint"
 VERSION = 1
+
+# The constraints of the estimators' ``checkpoint`` (besides None) and
+# ``checkpoint_every`` (besides an int of epochs) parameters.
+PATH = Constraint(lambda v: isinstance(v, str | os.PathLike), "a path")
+TIME_INTERVAL = Constraint(
+    lambda v: isinstance(v, datetime.timedelta) and v > datetime.timedelta(0),
+    "a positive datetime.timedelta",
+)
 
 # Parameters that do not change what a fit computes: a checkpoint written with
 # other values of them is continued all the same.

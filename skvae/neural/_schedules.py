@@ -14,10 +14,14 @@
 import math
 from numbers import Real
 
+from .._utils.validation import Constraint
+
 PLATEAU_DIVISOR = 5.0
 PLATEAU_REDUCTIONS = 4
 
 SCHEDULES = ("constant", "plateau")
+# The constraint of ``learning_rate_schedule`` besides the names above.
+SCHEDULE_FUNCTION = Constraint(callable, "a callable epoch -> factor")
 
 
 class Schedule:
