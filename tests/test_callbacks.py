@@ -233,3 +233,17 @@ def test_estimators_with_a_schedule_and_a_checkpoint_clone_and_pickle(X, tmp_pat
     again = pickle.loads(pickle.dumps(fitted))
     assert again.learning_rate_schedule is halve and again.checkpoint == tmp_path / "c"
     assert np.array_equal(again.transform(X), fitted.transform(X))
+
+
+@pytest.mark.parametrize("name", ["autoencoder", "vae"])
+def test_an_estimator_pickled_before_the_training_parameters_gets_their_defaults(X, name):
+    from pathlib import Path
+
+    with open(Path(__file__).parent / "data" / f"{name}_0.2.pkl", "rb") as file:
+        est = pickle.load(file)
+    params = est.get_params()
+    assert params["callbacks"] is None and params["checkpoint"] is None
+    assert params["learning_rate_schedule"] == "constant" and params["checkpoint_every"] == 1
+    clone(est)
+    fit_quietly(est.set_params(max_iter=1), X[:, : est.n_features_in_])
+    assert est.n_iter_ == 1

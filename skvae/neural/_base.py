@@ -5,6 +5,7 @@ Subclasses supply the module, the loss and the encode/decode maps; the training
 itself is :func:`skvae.neural._training.train` for all of them.
 """
 
+import inspect
 import io
 import math
 import os
@@ -511,6 +512,11 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, InferenceMixin, Bas
                 io.BytesIO(payload), map_location=state["device_"], weights_only=False
             )
             state.update(loaded)
+        # Parameters added since the pickle was written (the training ones of 0.3) take
+        # their defaults, so that get_params, clone and fit work on it.
+        for name, param in inspect.signature(type(self).__init__).parameters.items():
+            if param.default is not inspect.Parameter.empty:
+                state.setdefault(name, param.default)
         super().__setstate__(state)
 
     def __sklearn_tags__(self):
