@@ -136,6 +136,39 @@ class AutoencoderTransformer(BaseNeuralTransformer):
         reductions of the loss stay float32, and inference (``transform``, scores,
         ``sample``) is float32 or better, with outputs in X's dtype. It may change
         between ``warm_start`` fits.
+    learning_rate_schedule : {'constant', 'plateau'} or callable, default='constant'
+        The learning rate of each epoch. 'constant' keeps ``learning_rate``.
+        'plateau' divides the rate by 5 where the stopping rule would stop
+        (``n_iter_no_change`` epochs without an improvement of ``tol``) and trains
+        on, at most four times, as scikit-learn's MLP does with
+        ``learning_rate='adaptive'``; the rate starts again at ``learning_rate`` in
+        each ``fit``. A callable ``f(epoch) -> factor`` sets the rate of each epoch
+        (counted from 0 over all of the estimator's epochs) to
+        ``learning_rate * f(epoch)``; it must pickle (a module-level function) for
+        the estimator to pickle.
+    max_grad_norm : float, default=None
+        Clip the gradients to this total 2-norm before each step
+        (``torch.nn.utils.clip_grad_norm_``). None does not clip.
+    callbacks : list, default=None
+        Called at the end of every epoch: callables ``f(estimator, epoch,
+        measures)`` or objects with an ``on_epoch_end`` method of that signature,
+        such as :class:`skvae.callbacks.CSVLogger` and
+        :class:`skvae.callbacks.TensorBoard`. ``measures`` is a dict of the
+        epoch's losses, ``learning_rate`` and ``seconds``. A callback that
+        returns True stops training after that epoch, keeping the best epoch's
+        weights. See ``docs/guide/long_fits.md``.
+    checkpoint : str or os.PathLike, default=None
+        A file that ``fit`` writes every ``checkpoint_every`` epochs (and at its
+        last), replacing it atomically: the weights, the optimizer's state, the
+        curves and the random generators' states. A ``fit`` with the same
+        parameters on the same data that finds the file continues from it, with a
+        warning, to the result the uninterrupted fit would have reached (the same
+        bits on the CPU at the same thread count); a file from another fit is
+        refused and left in place. ``partial_fit`` does not write one.
+    checkpoint_every : int or datetime.timedelta, default=1
+        Epochs between two checkpoints, or the time between them (e.g.
+        ``timedelta(minutes=10)``: a checkpoint at the end of the first epoch that
+        ends that long after the last one).
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation and batch order. The same seed, data and
         parameters give identical results on the CPU.
@@ -241,6 +274,11 @@ class AutoencoderTransformer(BaseNeuralTransformer):
         verbose=False,
         device="auto",
         precision="float32",
+        learning_rate_schedule="constant",
+        max_grad_norm=None,
+        callbacks=None,
+        checkpoint=None,
+        checkpoint_every=1,
         random_state=None,
     ):
         self.n_components = n_components
@@ -265,6 +303,11 @@ class AutoencoderTransformer(BaseNeuralTransformer):
         self.verbose = verbose
         self.device = device
         self.precision = precision
+        self.learning_rate_schedule = learning_rate_schedule
+        self.max_grad_norm = max_grad_norm
+        self.callbacks = callbacks
+        self.checkpoint = checkpoint
+        self.checkpoint_every = checkpoint_every
         self.random_state = random_state
 
     # The module class _build_module wraps the encoder trunk and decoder in.

@@ -12,18 +12,12 @@ import sys
 import warnings
 from numbers import Integral, Real
 
-import numpy as np
 import sklearn
 import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import check_array
-from sklearn.utils.validation import validate_data
 
-from .._persistence import (
-    SaveMixin,
-)
-from .._utils.arrays import is_streamed, is_tensor, tensor_numpy_dtype, to_tensor
+from .._persistence import SaveMixin
 from .._utils.denormals import cpu_fast_math
 from .._utils.devices import resolve_device
 from .._utils.seeds import forked_global_rng, seed_from, spawn_seed
@@ -35,16 +29,18 @@ from .._utils.validation import (
     Constraint,
     Interval,
     StrOptions,
-    check_float32_values,
     check_params,
-    check_tensor,
 )
 from ..exceptions import DivergenceWarning
-from ._data import Rows, check_streamed_shape, keeps_dtype, output_dtype, to_float32
+from ._callbacks import CALLBACKS, run_callbacks
+from ._checkpoint import PATH, TIME_INTERVAL, open_checkpoint
+from ._data import split_rows, training_rows
 from ._guards import exclusive, interrupts_deferred, out_of_memory
 from ._inference import InferenceMixin
 from ._modules import ACTIVATIONS
 from ._networks import widest_activation
+from ._progress import progress_label
+from ._schedules import SCHEDULE_FUNCTION, SCHEDULES, Schedule
 from ._state import NetworkStateMixin
 from ._training import PRECISIONS, check_precision, make_adam, train
 
@@ -156,6 +152,11 @@ class BaseNeuralTransformer(
         "verbose": [BOOLEAN, Interval(Integral, 0, None)],
         "device": [DEVICE],
         "precision": [StrOptions(PRECISIONS)],
+        "learning_rate_schedule": [StrOptions(SCHEDULES), SCHEDULE_FUNCTION],
+        "max_grad_norm": [NONE, Interval(Real, 0, None, closed="neither")],
+        "callbacks": [NONE, CALLBACKS],
+        "checkpoint": [NONE, PATH],
+        "checkpoint_every": [Interval(Integral, 1, None), TIME_INTERVAL],
         "random_state": [RANDOM_STATE],
     }
     # The parameters the network is built from: continued training cannot change them.
@@ -290,7 +291,7 @@ class BaseNeuralTransformer(
         else:
             self.device_ = resolve_device(self.device, type(self).__name__)
         check_precision(self.precision, self.device_, type(self).__name__)
-        Xt, dtype = self._validate_rows(X, reset=not keep)
+        Xt, dtype = training_rows(self, X, reset=not keep)
         self._check_training_values(Xt)
         # One pass over X for its mean: the network's centring and the reference losses.
         mean = Xt.mean(0)  # (n_features,)
@@ -324,10 +325,14 @@ class BaseNeuralTransformer(
                     eps=self.epsilon,
                 )
 
+        # partial_fit trains one epoch: pickle the estimator to keep it.
+        name, generators = type(self).__name__, {"shuffle": shuffle_gen, "noise": noise_gen}
+        checkpoint = None if incremental else open_checkpoint(self, Xt, mean, generators)
+
         X_val = None
         early_stopping = self.early_stopping and not incremental
         if early_stopping:
-            Xt, X_val = self._split_validation(Xt, shuffle_gen)
+            Xt, X_val = split_rows(Xt, self.validation_fraction, shuffle_gen)
             mean = Xt.mean(0)  # of the rows trained on
         n = Xt.shape[0]
         batch_size = min(200, n) if self.batch_size == "auto" else min(self.batch_size, n)
@@ -336,7 +341,10 @@ class BaseNeuralTransformer(
         null_loss, diverged_above = self._reference_losses(Xt, mean)
         # A user's module that draws from torch's global RNG (nn.Dropout) draws a
         # stream seeded from random_state; the caller's global RNG is left as it was.
-        with forked_global_rng(self._spawn_seed(_GLOBAL, call), self.device_):
+        with (
+            forked_global_rng(self._spawn_seed(_GLOBAL, call), self.device_),
+            run_callbacks(self, self.callbacks) as on_epoch_end,
+        ):
             history = train(
                 self.module_,
                 self._make_loss(noise_gen),
@@ -351,10 +359,14 @@ class BaseNeuralTransformer(
                 diverged_above=diverged_above,
                 X_val=X_val,
                 verbose=bool(self.verbose),
-                desc=type(self).__name__,
+                desc=progress_label(self, Xt.shape[1]),
                 first_epoch=self.n_iter_,
                 monitor_from=self._monitor_from(),
                 precision=self.precision,
+                schedule=Schedule(self.learning_rate_schedule, self.learning_rate, name),
+                max_grad_norm=self.max_grad_norm,
+                on_epoch_end=on_epoch_end,
+                checkpoint=checkpoint,
             )
         self.loss_curve_ = self.loss_curve_ + history["loss"]
         self.loss_parts_ = {
@@ -407,14 +419,17 @@ class BaseNeuralTransformer(
                 stacklevel=caller_stacklevel(),
             )
         elif history["interrupted"]:
+            kept_loss = history["best_loss"]
+            if 0 < kept <= self._monitor_from():  # a warm-up epoch's weights: its own loss
+                kept_loss = self.loss_curve_[kept - 1]
             warnings.warn(
                 f"{name} training was interrupted after {self.n_iter_} epochs. It keeps "
-                f"{kept_text} (loss {history['best_loss']:.4g}) and is fitted: call fit with "
+                f"{kept_text} (loss {kept_loss:.4g}) and is fitted: call fit with "
                 f"warm_start=True, or partial_fit, to train further.{self._resume_note()}",
                 UserWarning,
                 stacklevel=caller_stacklevel(),
             )
-        elif not incremental and not history["converged"]:
+        elif not incremental and not history["converged"] and not history["stopped_by"]:
             warnings.warn(
                 f"{name} stopped after max_iter={self.max_iter} epochs "
                 "without converging. Raise 'max_iter', or 'tol' to stop sooner.",
@@ -455,82 +470,7 @@ class BaseNeuralTransformer(
                     "warm_start=False and fit."
                 )
 
-    def _split_validation(self, Xt, generator):
-        n = Xt.shape[0]
-        n_val = int(round(self.validation_fraction * n))
-        if n_val < 1 or n - n_val < 1:
-            raise ValueError(
-                f"early_stopping=True with validation_fraction={self.validation_fraction} "
-                f"leaves {n_val} validation and {n - n_val} training samples out of n_samples={n}; "
-                "both need at least 1. Raise validation_fraction, pass more samples, "
-                "or set early_stopping=False."
-            )
-        order = torch.randperm(n, generator=generator)
-        if isinstance(Xt, Rows):  # two lazy views, not two copies of X
-            return Xt.subset(order[n_val:]), Xt.subset(order[:n_val])
-        order = order.to(Xt.device)
-        return Xt[order[n_val:]], Xt[order[:n_val]]
-
     # ---------------------------------------------------------- validation
-    def _validate_rows(self, X, reset=False, n_features=None, stream=False):
-        """Check X and return its rows as float32 on ``device_``, with the output dtype.
-
-        ``n_features=None`` checks X against the input space (``n_features_in_``,
-        feature names); an int checks it against that width (the latent space).
-        The rows are a float32 tensor, or, with ``stream=True`` and for memmaps
-        and other sliceable array-likes in any case, a :class:`~skvae.neural._data.Rows`
-        that reads them a chunk at a time (scanned once here when fitting, so
-        that bad values are refused before training). Integer, float32 and
-        float64 arrays become float32 chunk by chunk, never through a float64
-        copy (see ``docs/memory.md``). The dtype is the numpy dtype results come
-        back in: float32 for float32 input, float64 otherwise.
-        """
-        name = type(self).__name__
-        expected = self.n_features_in_ if n_features is None and not reset else n_features
-        if is_tensor(X):
-            check_tensor(X, name, ensure_finite=False)  # checked once converted, below
-            dtype = tensor_numpy_dtype(X)
-            if stream:
-                Xt = Rows(X, self.device_, name)
-            else:
-                Xt = to_tensor(X, self.device_)
-                check_float32_values(X, Xt, name)
-            if reset:
-                self._reset_width_without_names(X)
-        elif is_streamed(X) and not (
-            X.dtype == np.float32 and isinstance(X, np.ndarray) and self.device_.type == "cpu"
-        ):
-            # A float32 memmap on the CPU is viewed by the array path below, not streamed.
-            check_streamed_shape(X, name)
-            dtype = output_dtype(X.dtype)
-            Xt = Rows(X, self.device_, name)
-            if not stream:
-                Xt.scan()
-            if reset:
-                self._reset_width_without_names(X)
-        else:
-            # Integer, float32 and float64 arrays keep their dtype here: the float32
-            # rows are made from them chunk by chunk, below. check_array's test for
-            # NaN and inf is a sum over X, without a copy.
-            allowed = None if keeps_dtype(X) else [np.float64, np.float32]
-            if n_features is None:
-                X = validate_data(self, X, reset=reset, dtype=allowed)
-            else:
-                X = check_array(X, dtype=allowed, estimator=self, input_name="X")
-            dtype = output_dtype(X.dtype)
-            Xt = Rows(X, self.device_, name) if stream else to_float32(X, self.device_, name)
-        if expected is not None and Xt.shape[1] != expected:
-            raise ValueError(
-                f"X has {Xt.shape[1]} features, but {name} is expecting {expected} "
-                "features as input."
-            )
-        return Xt, dtype
-
-    def _reset_width_without_names(self, X):
-        self.n_features_in_ = X.shape[1]
-        if hasattr(self, "feature_names_in_"):
-            del self.feature_names_in_
-
     def _check_training_values(self, Xt):
         """Hook: reject training data the model cannot describe."""
 

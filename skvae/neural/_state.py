@@ -3,6 +3,7 @@ network travels as its skeleton and its tensors as numpy data, never as
 ``torch.save`` bytes, so unpickling calls no ``torch.load``."""
 
 import copy
+import inspect
 
 import torch
 
@@ -79,6 +80,11 @@ class NetworkStateMixin:
                 k: v.module() if isinstance(v, ModuleRecord) else v
                 for k, v in state["_fitted_architecture"].items()
             }
+        # Parameters added since the pickle was written (the training ones of 0.3) take
+        # their defaults, so that get_params, clone and fit work on it.
+        for key, param in inspect.signature(type(self).__init__).parameters.items():
+            if param.default is not inspect.Parameter.empty:
+                state.setdefault(key, param.default)
         super().__setstate__(state)
         if record is not None:
             self._load_network(record.module(), optimizer_state)
