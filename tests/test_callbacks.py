@@ -235,12 +235,21 @@ def test_estimators_with_a_schedule_and_a_checkpoint_clone_and_pickle(X, tmp_pat
     assert np.array_equal(again.transform(X), fitted.transform(X))
 
 
-@pytest.mark.parametrize("name", ["autoencoder", "vae"])
-def test_an_estimator_pickled_before_the_training_parameters_gets_their_defaults(X, name):
-    from pathlib import Path
-
-    with open(Path(__file__).parent / "data" / f"{name}_0.2.pkl", "rb") as file:
-        est = pickle.load(file)
+@pytest.mark.parametrize("Est", [AutoencoderTransformer, VAETransformer])
+def test_an_estimator_pickled_before_the_training_parameters_gets_their_defaults(X, Est):
+    # The state of a pickle written before these parameters existed. (Pickles of
+    # skvae 0.2 itself hold torch.save bytes and are refused: tests/test_compat.py.)
+    state = fit_quietly(Est(2, hidden_layer_sizes=(8,), max_iter=1), X).__getstate__()
+    for name in (
+        "learning_rate_schedule",
+        "max_grad_norm",
+        "callbacks",
+        "checkpoint",
+        "checkpoint_every",
+    ):
+        del state[name]
+    est = Est.__new__(Est)
+    est.__setstate__(state)
     params = est.get_params()
     assert params["callbacks"] is None and params["checkpoint"] is None
     assert params["learning_rate_schedule"] == "constant" and params["checkpoint_every"] == 1
