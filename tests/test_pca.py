@@ -18,9 +18,8 @@ from skvae.decomposition._linalg import (
     _assess_dimension,
     _column_sum_of_squares,
     _infer_dimension,
-    _lu_normalize,
-    _lu_permuted_l,
 )
+from skvae.decomposition._solvers import _lu_normalize, _lu_permuted_l
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -340,14 +339,28 @@ def test_score_prefers_the_right_dimension():
 
 # --- containers: tensors, pandas, sparse, pickling ---------------------------------------
 
+FITTED_ARRAYS = [
+    "components_",
+    "mean_",
+    "explained_variance_",
+    "explained_variance_ratio_",
+    "singular_values_",
+    "var_",
+    "noise_variance_",
+]
+
 
 @pytest.mark.parametrize("tdtype", [torch.float32, torch.float64])
 def test_tensor_in_tensor_out(tdtype):
     X = make_data((40, 8), False, np.float64)[0]
     T = torch.from_numpy(X).to(tdtype)
     pca = PCA(3, whiten=True).fit(T)
-    assert pca.components_.dtype == (np.float64 if tdtype == torch.float64 else np.float32)
-    ref = PCA(3, whiten=True).fit(X.astype(pca.components_.dtype))
+    # Fitted on a tensor, the fitted arrays are tensors of its dtype on its device.
+    for name in FITTED_ARRAYS:
+        attribute = getattr(pca, name)
+        assert isinstance(attribute, torch.Tensor), name
+        assert attribute.dtype == tdtype and attribute.device == T.device, name
+    ref = PCA(3, whiten=True).fit(X.astype(np.float64 if tdtype == torch.float64 else np.float32))
     for method in ["transform", "score_samples"]:
         out = getattr(pca, method)(T)
         assert isinstance(out, torch.Tensor) and out.dtype == tdtype and out.device == T.device

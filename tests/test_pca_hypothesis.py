@@ -114,7 +114,24 @@ def separated(variances, gap):
     return diffs.min(axis=1, initial=np.inf) > gap
 
 
+class OnHost:
+    """A fitted skvae PCA whose fitted arrays read as numpy (tensors after a tensor fit)."""
+
+    def __init__(self, estimator):
+        self.estimator = estimator
+
+    def __getattr__(self, name):
+        value = getattr(self.estimator, name)
+        return value.numpy() if isinstance(value, torch.Tensor) else value
+
+
 def check_agreement(ref, ours, X, X_test, container, dtype):
+    if container == "torch":
+        # Fitted on a tensor, every fitted array is a tensor of the data's dtype.
+        for name, value in vars(ref).items():
+            if isinstance(value, np.ndarray):
+                assert isinstance(getattr(ours, name), torch.Tensor), name
+    ours = OnHost(ours)
     atol, gap = ATOL[dtype], GAP[dtype]
     Xc_test = to_container(X_test, container)
     k = ref.n_components_

@@ -59,8 +59,12 @@ def test_partial_fit_agrees_with_incremental_pca(dtype, n_components, container)
         assert_agree(getattr(ours, name), getattr(ref, name), dtype)
     assert ours.n_components_ == ref.n_components_
     assert ours.n_samples_ == ours.n_samples_seen_ == X.shape[0]
+    # The fitted state follows the first batch: tensors after tensors, numpy after numpy.
+    expected_type = torch.Tensor if container == "tensor" else np.ndarray
     for name in ATTRIBUTES[:-2]:
-        assert getattr(ours, name).dtype == dtype, name
+        attribute = getattr(ours, name)
+        assert isinstance(attribute, expected_type), name
+        assert np.asarray(attribute).dtype == dtype, name
     assert_agree(ours.transform(X), ref.transform(X), dtype)
 
 

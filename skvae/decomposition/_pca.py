@@ -10,7 +10,7 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils.sparsefuncs import mean_variance_axis
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from .._utils.arrays import INFERENCE_ROWS, is_tensor, output_like, to_tensor
+from .._utils.arrays import INFERENCE_ROWS, is_tensor, to_tensor
 from .._utils.devices import resolve_input_device, restore_device
 from .._utils.validation import (
     BOOLEAN,
@@ -25,24 +25,32 @@ from .._utils.validation import (
 from ._blas import check_finite
 from ._incremental import IncrementalPCAMixin, is_streamed
 from ._linalg import (
-    _arpack_svd,
     _centred,
-    _centred_sparse_operator,
     _check_n_components,
     _column_sum_of_squares,
-    _covariance_eigh,
-    _full_svd,
     _numpy_random_state,
     _project_array,
     _project_tensor,
-    _randomized_svd,
     _select_n_components,
     _svd_flip,
-    _torch_generator,
     _work_dtype,
     numpy_linalg_errors,
 )
+from ._namespace import (
+    FittedState,
+    as_numpy,
+    check_same_namespace,
+    like_input,
+    tensor_np_dtype,
+)
 from ._ppca import ProbabilisticPCAMixin
+from ._solvers import (
+    _arpack_svd,
+    _centred_sparse_operator,
+    _covariance_eigh,
+    _full_svd,
+    _randomized_svd,
+)
 
 _SPARSE_SOLVERS = ("auto", "arpack", "covariance_eigh")
 
@@ -288,7 +296,7 @@ class PCA(
         if is_streamed(X) and X.shape[0] > 0:
             return self._fit_streamed(X).transform(X)
         U, signs, S, Xv, x_is_centred = self._fit(X, compute_u=True)
-        np_dtype = self.components_.dtype
+        np_dtype = FittedState.of(self).np_dtype
         k = self.n_components_
         with torch.no_grad():
             if U is not None:
@@ -302,7 +310,7 @@ class PCA(
                 return self._transform_array(Xv, centred=x_is_centred)
             else:
                 Y = self._transform_tensor(Xv, centred=x_is_centred)
-        return output_like(Y, X, np_dtype)
+        return like_input(Y, X, np_dtype)
 
     def _validate(self, X, reset, accept_sparse=True, finite=True):
         """Validate X; return it (numpy, scipy sparse or tensor) and its numpy float dtype.
@@ -311,9 +319,9 @@ class PCA(
         inf: the caller runs ``check_finite`` (a tensor is always tested).
         """
         if is_tensor(X):
-            np_dtype = check_tensor(X, type(self).__name__)
+            check_tensor(X, type(self).__name__)
             validate_data(self, X, reset=reset, skip_check_array=True)
-            return X, np_dtype
+            return X, tensor_np_dtype(X)
         X = validate_data(
             self,
             X,
@@ -366,16 +374,18 @@ class PCA(
                 # copied once, as scikit-learn does. covariance_eigh never writes to X.
                 X = X.copy()
 
-        dtype = _work_dtype(self.device_, np_dtype)
+        # The fitted state follows the data: tensors on device_ for a tensor, else numpy.
+        state = FittedState(is_tensor(X), self.device_, np_dtype)
+        dtype = state.dtype
         if not sp.issparse(X) and (is_tensor(X) or self.device_.type != "cpu"):
             # The torch kernels; numpy input stays numpy for the numpy/scipy ones.
             X = to_tensor(X, self.device_, dtype)
         with torch.no_grad(), numpy_linalg_errors():
             if solver in ("full", "covariance_eigh"):
-                return self._fit_full(X, n_components, np_dtype, dtype)
-            return self._fit_truncated(X, n_components, np_dtype, dtype, compute_u)
+                return self._fit_full(X, n_components, state)
+            return self._fit_truncated(X, n_components, state, compute_u)
 
-    def _fit_full(self, X, n_components, np_dtype, dtype):
+    def _fit_full(self, X, n_components, state):
         """Exact decomposition by SVD of the centred data or eigh of its covariance."""
         n_samples, n_features = X.shape
         _check_n_components(n_components, n_samples, n_features, self._fit_svd_solver)
@@ -391,24 +401,24 @@ class PCA(
             variances = _column_sum_of_squares(Xv) / n_samples
         else:
             Xv = X
-            mean, explained_variance, S, Vt, variances = _covariance_eigh(Xv, self.device_, dtype)
+            mean, explained_variance, S, Vt, variances = _covariance_eigh(
+                Xv, self.device_, state.dtype
+            )
         signs, Vt = _svd_flip(Vt if is_tensor(X) else Vt.numpy())
-        self._finish_exact(n_samples, n_components, mean, explained_variance, S, Vt, np_dtype)
-        self._set_moments(n_samples, variances, np_dtype)
+        self._finish_exact(n_samples, n_components, mean, explained_variance, S, Vt, state)
+        self._set_moments(n_samples, variances, state)
         return U, signs, S, Xv, x_is_centred
 
-    def _finish_exact(self, n_samples, n_components, mean, explained_variance, S, Vt, np_dtype):
+    def _finish_exact(self, n_samples, n_components, mean, explained_variance, S, Vt, state):
         """Select the components from the whole spectrum and store the fitted attributes."""
         n_features = Vt.shape[1]
-        spectrum = explained_variance.cpu().numpy().astype(np_dtype, copy=False)
+        spectrum = explained_variance.cpu().numpy().astype(state.np_dtype, copy=False)
         ratio = spectrum / spectrum.sum()
         n_components = _select_n_components(n_components, spectrum, ratio, n_samples)
 
         # Maximum-likelihood noise variance of probabilistic PCA (Bishop 2006, eq. 12.46).
-        if n_components < min(n_features, n_samples):
-            self.noise_variance_ = np_dtype.type(spectrum[n_components:].mean())
-        else:
-            self.noise_variance_ = 0.0
+        discarded = n_components < min(n_features, n_samples)
+        self.noise_variance_ = state.scalar(spectrum[n_components:].mean() if discarded else None)
         self._set_fitted(
             n_samples,
             n_components,
@@ -417,10 +427,10 @@ class PCA(
             spectrum[:n_components],
             ratio[:n_components],
             S[:n_components],
-            np_dtype,
+            state,
         )
 
-    def _fit_truncated(self, X, n_components, np_dtype, dtype, compute_u):
+    def _fit_truncated(self, X, n_components, state, compute_u):
         """Truncated decomposition by ARPACK or by the randomized range finder."""
         n_samples, n_features = X.shape
         solver = self._fit_svd_solver
@@ -428,11 +438,11 @@ class PCA(
         x_is_centred = False
         if sp.issparse(X):
             mean_np, var = mean_variance_axis(X, axis=0)
-            mean_np = mean_np.astype(np_dtype, copy=False)
+            mean_np = mean_np.astype(state.np_dtype, copy=False)
             # ddof=1; numpy division: one sample gives NaN with a warning, as in scikit-learn.
             variances = var
             total_var = np.float64(var.sum()) * n_samples / np.float64(n_samples - 1)
-            mean = torch.from_numpy(mean_np).to(self.device_, dtype)
+            mean = torch.from_numpy(mean_np).to(self.device_, state.dtype)
             Xv, operator = X, _centred_sparse_operator(X, mean_np)
         else:
             mean, Xv = _centred(X, copy=self.copy)
@@ -442,59 +452,58 @@ class PCA(
             total_var = np.float64(square_sums.sum()) / np.float64(n_samples - 1)
             operator = None
 
+        random_state = _numpy_random_state(self.random_state)
         if solver == "arpack":
-            v0 = _numpy_random_state(self.random_state).uniform(-1, 1, min(X.shape))
+            v0 = random_state.uniform(-1, 1, min(X.shape))
             A = Xv if operator is None else operator
-            U, S, Vt = _arpack_svd(A, n_components, self.tol, v0, self.device_, dtype)
+            U, S, Vt = _arpack_svd(A, n_components, self.tol, v0, self.device_, state.dtype)
         else:
-            generator = _torch_generator(self.random_state, self.device_)
             U, S, Vt = _randomized_svd(
                 Xv,
                 n_components,
                 self.n_oversamples,
                 self.iterated_power,
                 self.power_iteration_normalizer,
-                generator,
+                random_state,
                 compute_u,
             )
         signs, Vt = _svd_flip(Vt if is_tensor(X) else Vt.cpu().numpy())
-        self._finish_truncated(n_samples, n_components, mean, S, Vt, total_var, np_dtype)
-        self._set_moments(n_samples, variances, np_dtype)
+        self._finish_truncated(n_samples, n_components, mean, S, Vt, total_var, state)
+        self._set_moments(n_samples, variances, state)
         return U, signs, S, Xv, x_is_centred
 
-    def _finish_truncated(self, n_samples, n_components, mean, S, Vt, total_var, np_dtype):
+    def _finish_truncated(self, n_samples, n_components, mean, S, Vt, total_var, state):
         """Store the attributes of a truncated decomposition; ``total_var``: the data's."""
         n_features = Vt.shape[1]
+        np_dtype = state.np_dtype
         explained_variance = (S**2 / (n_samples - 1)).cpu().numpy().astype(np_dtype, copy=False)
         ratio = explained_variance / np_dtype.type(total_var)
+        noise = None
         if n_components < min(n_features, n_samples):
             noise = (total_var - explained_variance.sum()) / (
                 min(n_features, n_samples) - n_components
             )
-            self.noise_variance_ = np_dtype.type(noise)
-        else:
-            self.noise_variance_ = 0.0
-        self._set_fitted(n_samples, n_components, mean, Vt, explained_variance, ratio, S, np_dtype)
+        self.noise_variance_ = state.scalar(noise)
+        self._set_fitted(n_samples, n_components, mean, Vt, explained_variance, ratio, S, state)
 
-    def _set_moments(self, n_samples, variances, np_dtype):
+    def _set_moments(self, n_samples, variances, state):
         """The running statistics that :meth:`partial_fit` continues from."""
         self.n_samples_seen_ = n_samples
-        self.var_ = np.asarray(variances, dtype=np_dtype)
+        self.var_ = state.array(np.asarray(variances))
 
-    def _set_fitted(self, n_samples, n_components, mean, Vt, variance, ratio, S, np_dtype):
-        """Store the fitted attributes as numpy arrays of the input dtype."""
-        as_numpy = lambda t: t.cpu().numpy().astype(np_dtype, copy=True)  # noqa: E731
+    def _set_fitted(self, n_samples, n_components, mean, Vt, variance, ratio, S, state):
+        """Store the fitted attributes in the fitted container (``state``), the input's dtype."""
         self.n_samples_ = n_samples
         self.n_components_ = n_components
-        self.mean_ = as_numpy(mean)
-        self.components_ = as_numpy(Vt)
-        self.explained_variance_ = np.array(variance, dtype=np_dtype)
-        self.explained_variance_ratio_ = np.array(ratio, dtype=np_dtype)
-        self.singular_values_ = as_numpy(S)
+        self.mean_ = state.array(mean)
+        self.components_ = state.array(Vt)
+        self.explained_variance_ = state.array(variance)
+        self.explained_variance_ratio_ = state.array(ratio)
+        self.singular_values_ = state.array(S)
 
     def _model(self, device, dtype):
         """The fitted model on ``device``: components (k, p), mean (p,), variance (k,)."""
-        to = lambda a: torch.as_tensor(np.asarray(a)).to(device=device, dtype=dtype)  # noqa: E731
+        to = lambda a: torch.as_tensor(a).to(device=device, dtype=dtype)  # noqa: E731
         return to(self.components_), to(self.mean_), to(self.explained_variance_)
 
     def _transform_tensor(self, X, centred=False):
@@ -504,9 +513,9 @@ class PCA(
 
     def _transform_array(self, X, centred=False, with_total=False):
         """Project a numpy array or sparse matrix on the components with numpy/scipy."""
-        variance = self.explained_variance_ if self.whiten else None
-        mean = None if centred else self.mean_
-        return _project_array(X, self.components_, mean, variance, with_total)
+        variance = as_numpy(self.explained_variance_) if self.whiten else None
+        mean = None if centred else as_numpy(self.mean_)
+        return _project_array(X, as_numpy(self.components_), mean, variance, with_total)
 
     def _device_for(self, X):
         """Where to compute for ``X``: a tensor's own device; for an array, the CPU
@@ -530,6 +539,7 @@ class PCA(
             computed in ``X``'s float dtype.
         """
         check_is_fitted(self)
+        check_same_namespace(X, self, "transform")
         if is_streamed(X) and X.shape[0] > 0:
             return self._map_streamed(self.transform, X)
         Xv, np_dtype = self._validate(X, reset=False, finite=False)
@@ -544,7 +554,7 @@ class PCA(
         with torch.no_grad():
             if is_tensor(Xv):
                 Y = self._transform_tensor(to_tensor(Xv, device, dtype))
-                return output_like(Y, X, np_dtype)
+                return like_input(Y, X, np_dtype)
             # An array bound for an accelerator goes there in chunks, never whole.
             check_finite(Xv, type(self).__name__)
             chunks = range(0, Xv.shape[0], INFERENCE_ROWS)
@@ -572,8 +582,10 @@ class PCA(
             the explained variance when ``whiten=True``).
         """
         check_is_fitted(self)
+        check_same_namespace(X, self, "inverse_transform")
         if is_tensor(X):
-            Xv, np_dtype = X, check_tensor(X, type(self).__name__)
+            check_tensor(X, type(self).__name__)
+            Xv, np_dtype = X, tensor_np_dtype(X)
         else:
             Xv = check_array(X, input_name="X", dtype=[np.float64, np.float32])
             np_dtype = Xv.dtype
@@ -590,7 +602,7 @@ class PCA(
             if self.whiten:
                 W = variance.sqrt()[:, None] * W
             Y = torch.addmm(mean, Z, W)  # mean + Z W: (n_samples, n_features)
-        return output_like(Y, X, np_dtype)
+        return like_input(Y, X, np_dtype)
 
     @property
     def _n_features_out(self):
@@ -604,4 +616,6 @@ class PCA(
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         tags.input_tags.sparse = self.svd_solver in _SPARSE_SOLVERS
+        # Every solver computes on tensors natively, on their device (sparse input aside).
+        tags.array_api_support = True
         return tags

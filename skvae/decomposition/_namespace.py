@@ -1,0 +1,134 @@
+"""Where a fitted PCA keeps its state, and how the data of later calls meet it.
+
+Fitted on numpy (or scipy sparse matrices, lists, pandas), the fitted arrays are
+numpy arrays; fitted on a torch tensor, they are tensors on the device the model
+was fitted on (``device_``), as scikit-learn's array-API estimators keep theirs
+in the input's namespace and device. Methods given data in the fitted container
+answer in it. Under ``sklearn.set_config(array_api_dispatch=True)`` data of
+another namespace or device is refused with scikit-learn's error; otherwise the
+model meets the data where they are (a tensor on its own device, numpy on the
+host), as skvae always has.
+
+Floats narrower than float32 (float16, bfloat16) and integers compute and come
+back in float64 (float32 where the device has no float64), as scikit-learn's
+validation converts them.
+"""
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from sklearn import get_config
+
+from .._utils.arrays import is_tensor
+from ._linalg import _work_dtype
+
+
+def dispatching():
+    """Whether scikit-learn's array-API dispatch is on (``array_api_dispatch=True``)."""
+    return bool(get_config().get("array_api_dispatch", False))
+
+
+def tensor_np_dtype(X):
+    """The numpy float dtype a tensor is fitted and answered in (see the module docstring)."""
+    if X.dtype == torch.float32 or (X.device.type == "mps" and X.dtype != torch.float64):
+        return np.dtype(np.float32)
+    return np.dtype(np.float64)
+
+
+def torch_dtype(np_dtype):
+    return torch.float64 if np.dtype(np_dtype) == np.float64 else torch.float32
+
+
+def like_input(T, X, np_dtype):
+    """The result tensor ``T`` in ``X``'s container: a tensor on ``X``'s device, else numpy.
+
+    ``np_dtype`` is the float dtype ``X`` was validated to (float32 or float64).
+    """
+    if is_tensor(X):
+        return T.detach().to(device=X.device, dtype=torch_dtype(np_dtype))
+    return T.detach().cpu().numpy().astype(np_dtype, copy=False)
+
+
+def as_numpy(a):
+    """A fitted array (numpy or a tensor on any device) as a numpy array."""
+    return a.detach().cpu().numpy() if is_tensor(a) else np.asarray(a)
+
+
+class FittedState:
+    """The container of a fit's arrays: numpy of ``np_dtype``, or tensors on ``device``.
+
+    ``device`` is also where the model computes for its own methods
+    (covariance, precision, samples); ``dtype`` is the torch dtype it computes in.
+    """
+
+    def __init__(self, tensors, device, np_dtype):
+        self.tensors = tensors
+        self.device = torch.device(device)
+        self.np_dtype = np.dtype(np_dtype)
+        self.dtype = _work_dtype(self.device, self.np_dtype)
+
+    @classmethod
+    def of(cls, estimator):
+        """The state of a fitted estimator, read from its ``components_``."""
+        components = estimator.components_
+        if is_tensor(components):
+            return cls(True, components.device, tensor_np_dtype(components))
+        device = torch.device("cpu") if estimator.device is None else estimator.device_
+        return cls(False, device, components.dtype)
+
+    def array(self, a):
+        """A fitted attribute: a fresh copy of ``a`` (a tensor or numpy array) in this container."""
+        if self.tensors:
+            return torch.as_tensor(a).to(device=self.device, dtype=self.dtype, copy=True)
+        return np.array(as_numpy(a), dtype=self.np_dtype)
+
+    def scalar(self, x):
+        """A fitted scalar (``noise_variance_``): a 0-d tensor, else a numpy scalar.
+
+        ``None`` (no discarded component, no noise) is a zero tensor, else the
+        float 0.0, as scikit-learn stores it.
+        """
+        if self.tensors:
+            return torch.tensor(
+                0.0 if x is None else float(x), device=self.device, dtype=self.dtype
+            )
+        return 0.0 if x is None else self.np_dtype.type(x)
+
+    def wrap(self, T):
+        """A result tensor of one of the model's own methods, in this container."""
+        if self.tensors:
+            return T.detach().to(device=self.device, dtype=self.dtype)
+        return T.detach().cpu().numpy().astype(self.np_dtype, copy=False)
+
+
+def _describe(a):
+    if is_tensor(a):
+        return f"torch tensors on {a.device}"
+    if sp.issparse(a):
+        return "a scipy sparse matrix"
+    if isinstance(a, np.ndarray):
+        return "numpy arrays"
+    return f"{type(a).__name__} input"
+
+
+def check_same_namespace(X, estimator, method):
+    """Refuse, under array-API dispatch, data of another namespace or device than the fit's.
+
+    scikit-learn's rule and wording (``check_same_namespace``): numpy, lists and
+    sparse matrices all count as numpy; a tensor must be on the fitted device.
+    """
+    if not dispatching():
+        return
+    fitted = estimator.components_
+    if not is_tensor(fitted) and not is_tensor(X):
+        return
+    if is_tensor(fitted) and is_tensor(X) and X.device == fitted.device:
+        return
+    name = type(estimator).__name__
+    raise ValueError(
+        f"Inputs passed to {name}.{method}() must use the same namespace and the same "
+        f"device as those passed to fit(). {name} was fitted on {_describe(fitted)}, and "
+        f"{method} got {_describe(X)}. Move the data to the fitted namespace and device "
+        "(e.g. torch.as_tensor(X, device=...)), or the model to the data's "
+        "(scikit-learn's move_estimator_to)."
+    )
