@@ -20,6 +20,7 @@ import torch
 from sklearn import get_config
 
 from .._utils.arrays import is_tensor
+from .._utils.devices import restore_device
 from ._linalg import _work_dtype
 
 
@@ -132,3 +133,36 @@ def check_same_namespace(X, estimator, method):
         "(e.g. torch.as_tensor(X, device=...)), or the model to the data's "
         "(scikit-learn's move_estimator_to)."
     )
+
+
+def pickled(state):
+    """An estimator's ``__dict__`` to pickle: fitted tensors on the CPU, their device recorded.
+
+    A CUDA tensor pickles with its device and cannot be unpickled where there is
+    no CUDA; on the CPU it can, and :func:`unpickled` moves it back.
+    """
+    devices = {v.device for v in state.values() if is_tensor(v)}
+    if not devices - {torch.device("cpu")}:
+        return state
+    (device,) = devices  # one fit, one device
+    state = {k: v.cpu() if is_tensor(v) else v for k, v in state.items()}
+    state["_tensors_device"] = str(device)
+    return state
+
+
+def unpickled(state, estimator_name):
+    """The pickled ``state`` with ``device_`` and the fitted tensors on their device again.
+
+    A device missing on this machine becomes the CPU, with a warning
+    (:func:`skvae._utils.devices.restore_device`).
+    """
+    device = state.pop("_tensors_device", None)
+    fitted_on = state.get("device_")
+    state = restore_device(state, estimator_name, stacklevel=4)
+    if device is None:
+        return state
+    if fitted_on is not None and torch.device(device) == torch.device(fitted_on):
+        target = state["device_"]  # already checked, and warned about
+    else:
+        target = restore_device({"device_": device}, estimator_name, stacklevel=4)["device_"]
+    return {k: v.to(target) if is_tensor(v) else v for k, v in state.items()}

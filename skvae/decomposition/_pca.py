@@ -8,10 +8,9 @@ import scipy.sparse as sp
 import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils.sparsefuncs import mean_variance_axis
-from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from .._utils.arrays import INFERENCE_ROWS, is_tensor, to_tensor
-from .._utils.devices import resolve_input_device, restore_device
+from .._utils.arrays import is_tensor, to_tensor
+from .._utils.devices import resolve_input_device
 from .._utils.validation import (
     BOOLEAN,
     DEVICE,
@@ -20,30 +19,20 @@ from .._utils.validation import (
     Interval,
     StrOptions,
     check_params,
-    check_tensor,
 )
-from ._blas import check_finite
 from ._incremental import IncrementalPCAMixin, is_streamed
 from ._linalg import (
     _centred,
     _check_n_components,
     _column_sum_of_squares,
     _numpy_random_state,
-    _project_array,
-    _project_tensor,
     _select_n_components,
     _svd_flip,
-    _work_dtype,
     numpy_linalg_errors,
 )
-from ._namespace import (
-    FittedState,
-    as_numpy,
-    check_same_namespace,
-    like_input,
-    tensor_np_dtype,
-)
+from ._namespace import FittedState, like_input, pickled, unpickled
 from ._ppca import ProbabilisticPCAMixin
+from ._projection import ProjectionMixin
 from ._solvers import (
     _arpack_svd,
     _centred_sparse_operator,
@@ -58,6 +47,7 @@ _SPARSE_SOLVERS = ("auto", "arpack", "covariance_eigh")
 class PCA(
     IncrementalPCAMixin,
     ProbabilisticPCAMixin,
+    ProjectionMixin,
     ClassNamePrefixFeaturesOutMixin,
     TransformerMixin,
     BaseEstimator,
@@ -75,11 +65,21 @@ class PCA(
     never whole (see docs/scaling.md).
 
     It adds :meth:`sample`, which draws from the fitted probabilistic PCA model,
-    and accepts torch tensors: a tensor passed to :meth:`transform`,
-    :meth:`inverse_transform` or :meth:`score_samples` comes back as a tensor
-    on its own device. The kernels follow the container: numpy and scipy input
-    runs numpy/scipy (and torch on CPU memory shared with the array), a tensor
-    runs torch kernels on its device, the CPU included.
+    and takes torch tensors as scikit-learn's array-API estimators do. Fitted
+    on a tensor, every fitted array is a tensor on ``device_`` (numpy input
+    gives numpy arrays), and :meth:`get_covariance`, :meth:`get_precision` and
+    :meth:`sample` answer in that container; float16, bfloat16 and integer
+    tensors are fitted and answered in float64 (float32 on MPS). Data passed to
+    the other methods comes back in its own container. Mixing containers
+    follows scikit-learn: under ``sklearn.set_config(array_api_dispatch=True)``
+    data of another namespace or device than the fit's is refused with a
+    ValueError (move it, or move the model with scikit-learn's
+    ``move_estimator_to``); without dispatch the model meets the data where
+    they are (a tensor on its own device, numpy on the host). The kernels
+    follow the container: numpy and scipy input runs numpy/scipy (and torch on
+    CPU memory shared with the array), a tensor runs torch kernels on its
+    device, the CPU included (with numpy's BLAS and scipy's LAPACK on a CPU
+    tensor's memory where they are faster).
 
     Parameters
     ----------
@@ -128,7 +128,9 @@ class PCA(
 
     random_state : int, RandomState instance or None, default=None
         Seeds the 'arpack' starting vector and the 'randomized' Gaussian test
-        matrix (through a ``torch.Generator``); the global RNGs are not used.
+        matrix, both drawn by a numpy ``RandomState`` as scikit-learn draws
+        them, for arrays and tensors alike: one seed gives scikit-learn's
+        numbers. None draws fresh entropy; the global RNGs are not used.
 
     device : str, torch.device or None, default=None
         Where to compute. None follows the data: numpy and scipy input stays
@@ -141,21 +143,21 @@ class PCA(
 
     Attributes
     ----------
-    components_ : ndarray of shape (n_components, n_features)
+    components_ : ndarray or torch.Tensor of shape (n_components, n_features)
         Principal axes in feature space, sorted by decreasing explained
         variance; the largest-magnitude entry of each is positive.
 
-    explained_variance_ : ndarray of shape (n_components,)
+    explained_variance_ : ndarray or torch.Tensor of shape (n_components,)
         Variance explained by each component (``n_samples - 1`` degrees of
         freedom).
 
-    explained_variance_ratio_ : ndarray of shape (n_components,)
+    explained_variance_ratio_ : ndarray or torch.Tensor of shape (n_components,)
         Fraction of the total variance explained by each component.
 
-    singular_values_ : ndarray of shape (n_components,)
+    singular_values_ : ndarray or torch.Tensor of shape (n_components,)
         Singular values of the centred data for the selected components.
 
-    mean_ : ndarray of shape (n_features,)
+    mean_ : ndarray or torch.Tensor of shape (n_features,)
         Per-feature mean of the training data.
 
     n_components_ : int
@@ -168,13 +170,14 @@ class PCA(
         Number of samples the model has seen: ``n_samples_`` after :meth:`fit`,
         the running total over :meth:`partial_fit` calls.
 
-    var_ : ndarray of shape (n_features,)
+    var_ : ndarray or torch.Tensor of shape (n_features,)
         Per-feature variance of the samples seen (divided by ``n_samples_seen_``,
         as scikit-learn's IncrementalPCA), from which :meth:`partial_fit` continues.
 
-    noise_variance_ : float
+    noise_variance_ : float or torch.Tensor of shape ()
         Noise variance of the probabilistic PCA model (Tipping and Bishop,
-        1999): the mean of the discarded eigenvalues of the covariance.
+        1999): the mean of the discarded eigenvalues of the covariance. A
+        0-d tensor after a fit on a tensor.
 
     n_features_in_ : int
         Number of features seen during ``fit``.
@@ -311,28 +314,6 @@ class PCA(
             else:
                 Y = self._transform_tensor(Xv, centred=x_is_centred)
         return like_input(Y, X, np_dtype)
-
-    def _validate(self, X, reset, accept_sparse=True, finite=True):
-        """Validate X; return it (numpy, scipy sparse or tensor) and its numpy float dtype.
-
-        With ``finite=False`` an array or sparse matrix is not tested for NaN and
-        inf: the caller runs ``check_finite`` (a tensor is always tested).
-        """
-        if is_tensor(X):
-            check_tensor(X, type(self).__name__)
-            validate_data(self, X, reset=reset, skip_check_array=True)
-            return X, tensor_np_dtype(X)
-        X = validate_data(
-            self,
-            X,
-            dtype=[np.float64, np.float32],
-            accept_sparse=("csr", "csc") if accept_sparse else False,
-            reset=reset,
-            ensure_all_finite=False,
-        )
-        if finite:
-            check_finite(X, type(self).__name__)  # check_array's test, on every core
-        return X, X.dtype
 
     def _fit(self, X, compute_u=False):
         """Validate, pick the solver, dispatch; return what fit_transform needs (U if compute_u)."""
@@ -501,116 +482,11 @@ class PCA(
         self.explained_variance_ratio_ = state.array(ratio)
         self.singular_values_ = state.array(S)
 
-    def _model(self, device, dtype):
-        """The fitted model on ``device``: components (k, p), mean (p,), variance (k,)."""
-        to = lambda a: torch.as_tensor(a).to(device=device, dtype=dtype)  # noqa: E731
-        return to(self.components_), to(self.mean_), to(self.explained_variance_)
-
-    def _transform_tensor(self, X, centred=False):
-        """Project a (n_samples, n_features) tensor on the components, on its own device."""
-        W, mean, variance = self._model(X.device, X.dtype)
-        return _project_tensor(X, W, None if centred else mean, variance if self.whiten else None)
-
-    def _transform_array(self, X, centred=False, with_total=False):
-        """Project a numpy array or sparse matrix on the components with numpy/scipy."""
-        variance = as_numpy(self.explained_variance_) if self.whiten else None
-        mean = None if centred else as_numpy(self.mean_)
-        return _project_array(X, as_numpy(self.components_), mean, variance, with_total)
-
-    def _device_for(self, X):
-        """Where to compute for ``X``: a tensor's own device; for an array, the CPU
-        unless ``device`` asked for an accelerator (then ``device_``)."""
-        if is_tensor(X):
-            return X.device
-        return torch.device("cpu") if self.device is None else self.device_
-
-    def transform(self, X):
-        """Project X on the principal components.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix, torch.Tensor} of shape (n_samples, n_features)
-            New data.
-
-        Returns
-        -------
-        X_new : ndarray or torch.Tensor of shape (n_samples, n_components)
-            Projection of X; a tensor on ``X``'s device when ``X`` is a tensor,
-            computed in ``X``'s float dtype.
-        """
-        check_is_fitted(self)
-        check_same_namespace(X, self, "transform")
-        if is_streamed(X) and X.shape[0] > 0:
-            return self._map_streamed(self.transform, X)
-        Xv, np_dtype = self._validate(X, reset=False, finite=False)
-        device = self._device_for(Xv)
-        if sp.issparse(Xv) or (device.type == "cpu" and not is_tensor(Xv)):
-            # numpy input stays numpy, and the same product tests X for NaN and
-            # inf: see _project_array.
-            Y, total = self._transform_array(Xv, with_total=True)
-            check_finite(Xv, type(self).__name__, total)
-            return Y
-        dtype = _work_dtype(device, np_dtype)
-        with torch.no_grad():
-            if is_tensor(Xv):
-                Y = self._transform_tensor(to_tensor(Xv, device, dtype))
-                return like_input(Y, X, np_dtype)
-            # An array bound for an accelerator goes there in chunks, never whole.
-            check_finite(Xv, type(self).__name__)
-            chunks = range(0, Xv.shape[0], INFERENCE_ROWS)
-            parts = [
-                self._transform_tensor(to_tensor(Xv[i : i + INFERENCE_ROWS], device, dtype))
-                .cpu()
-                .numpy()
-                .astype(np_dtype, copy=False)
-                for i in chunks
-            ]
-        return np.concatenate(parts) if parts else np.empty((0, self.n_components_), np_dtype)
-
-    def inverse_transform(self, X):
-        """Map projected data back to feature space, undoing whitening.
-
-        Parameters
-        ----------
-        X : array-like or torch.Tensor of shape (n_samples, n_components)
-            Data in the component space.
-
-        Returns
-        -------
-        X_original : ndarray or torch.Tensor of shape (n_samples, n_features)
-            ``X @ components_ + mean_`` (components scaled by the square root of
-            the explained variance when ``whiten=True``).
-        """
-        check_is_fitted(self)
-        check_same_namespace(X, self, "inverse_transform")
-        if is_tensor(X):
-            check_tensor(X, type(self).__name__)
-            Xv, np_dtype = X, tensor_np_dtype(X)
-        else:
-            Xv = check_array(X, input_name="X", dtype=[np.float64, np.float32])
-            np_dtype = Xv.dtype
-        if Xv.shape[1] != self.n_components_:
-            raise ValueError(
-                f"X has {Xv.shape[1]} columns, but PCA has {self.n_components_} components: "
-                f"inverse_transform expects data of shape (n_samples, {self.n_components_}), "
-                "such as the output of transform."
-            )
-        device = self._device_for(Xv)
-        with torch.no_grad():
-            Z = to_tensor(Xv, device, _work_dtype(device, np_dtype))
-            W, mean, variance = self._model(device, Z.dtype)
-            if self.whiten:
-                W = variance.sqrt()[:, None] * W
-            Y = torch.addmm(mean, Z, W)  # mean + Z W: (n_samples, n_features)
-        return like_input(Y, X, np_dtype)
-
-    @property
-    def _n_features_out(self):
-        """Number of transformed output features."""
-        return self.components_.shape[0]
+    def __getstate__(self):
+        return pickled(super().__getstate__())
 
     def __setstate__(self, state):
-        self.__dict__.update(restore_device(dict(state), type(self).__name__))
+        self.__dict__.update(unpickled(dict(state), type(self).__name__))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
