@@ -9,6 +9,7 @@ on its own device by torch; the answer comes in the input's container.
 import numpy as np
 import scipy.sparse as sp
 import torch
+from sklearn.base import TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from .._utils.arrays import INFERENCE_ROWS, is_tensor, to_tensor
@@ -19,8 +20,11 @@ from ._linalg import _project_array, _project_tensor, _work_dtype
 from ._namespace import as_numpy, check_same_namespace, like_input, tensor_np_dtype
 
 
-class ProjectionMixin:
+class ProjectionMixin(TransformerMixin):
     """``transform``, ``inverse_transform`` and input validation of a fitted PCA.
+
+    A TransformerMixin, as scikit-learn's ``_BasePCA`` is: ``set_output`` wraps
+    the ``transform`` of the class that defines it.
 
     Needs ``components_``, ``mean_``, ``explained_variance_``, ``whiten``,
     ``device`` and ``device_``.
