@@ -144,13 +144,25 @@ def test_fit_records_the_moments_partial_fit_needs(solver):
 
 def test_partial_fit_errors_read_like_incremental_pca():
     X = data(n_samples=40, n_features=6)
-    with pytest.raises(ValueError, match="n_components=7 invalid for n_features=6"):
+    # IncrementalPCA's own words, with the class name.
+    match = (
+        "n_components=7 invalid for n_features=6, need more rows than columns for PCA processing"
+    )
+    with pytest.raises(ValueError, match=match):
         PCA(7).partial_fit(X)
-    with pytest.raises(ValueError, match="must be less or equal to the batch number of samples 4"):
+    match = (
+        "n_components=5 must be less or equal to the batch number of samples 4 for the "
+        "first partial_fit call."
+    )
+    with pytest.raises(ValueError, match=match):
         PCA(5).partial_fit(X[:4])
     with pytest.raises(ValueError, match="Number of components has changed from 6 to 3"):
         PCA().partial_fit(X).set_params(n_components=3).partial_fit(X)
-    with pytest.raises(TypeError, match="does not support sparse input"):
+    match = (
+        "PCA.partial_fit does not support sparse input. Either convert data to dense "
+        "or use PCA.fit to do so in batches."
+    )
+    with pytest.raises(TypeError, match=re.escape(match)):
         PCA(2).partial_fit(sp.csr_matrix(X))
     for bad in [0.9, "mle"]:
         with pytest.raises(ValueError, match=re.escape(f"n_components={bad!r}")):

@@ -197,9 +197,11 @@ class IncrementalPCAMixin:
         check_params(self, self._parameter_constraints)
         name = type(self).__name__
         if sp.issparse(X):
+            # IncrementalPCA's words, which code written for it matches on.
             raise TypeError(
                 f"{name}.partial_fit does not support sparse input. Either convert "
-                f"data to dense or use {name}.fit, which accepts sparse matrices."
+                f"data to dense or use {name}.fit to do so in batches. ({name}.fit "
+                "takes a sparse matrix whole, without densifying it.)"
             )
         n_components = self.n_components
         if n_components is not None and not isinstance(n_components, Integral):
@@ -219,7 +221,7 @@ class IncrementalPCAMixin:
         elif n_components > n_features:
             raise ValueError(
                 f"n_components={n_components!r} invalid for n_features={n_features}, need "
-                f"more rows than columns for {name}.partial_fit processing"
+                f"more rows than columns for {name} processing"
             )
         elif n_components > n_samples and first_pass:
             raise ValueError(
