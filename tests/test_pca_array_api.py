@@ -220,3 +220,39 @@ def test_an_accelerator_fit_keeps_its_state_on_the_accelerator(solver, dispatch)
         warnings.simplefilter("error")
         clone = pickle.loads(pickle.dumps(pca))
     assert clone.components_.device == pca.components_.device
+
+
+@pytest.mark.parametrize("device_name", ["CPU_DEVICE", "device1"])
+def test_another_namespace_keeps_its_namespace_and_device(device_name, dispatch):
+    xp = pytest.importorskip("array_api_strict", reason="the test's namespace is array-api-strict")
+    device = xp.Device(device_name)
+    X = data()
+    A = xp.asarray(X, device=device)
+    pca, ref = PCA(3, whiten=True).fit(A), PCA(3, whiten=True).fit(X)
+    for name in FITTED_ARRAYS:
+        attribute = getattr(pca, name)
+        assert attribute.__array_namespace__() is xp and attribute.device == device, name
+        assert_allclose(np.from_dlpack(attribute), getattr(ref, name), atol=1e-12, err_msg=name)
+    Z = pca.transform(A)
+    for answer, expected in [
+        (Z, ref.transform(X)),
+        (pca.fit_transform(A), ref.fit_transform(X)),
+        (pca.inverse_transform(Z), ref.inverse_transform(ref.transform(X))),
+        (pca.score_samples(A), ref.score_samples(X)),
+        (pca.get_covariance(), ref.get_covariance()),
+        (pca.get_precision(), ref.get_precision()),
+    ]:
+        assert answer.__array_namespace__() is xp and answer.device == device
+        assert_allclose(np.from_dlpack(answer), expected, atol=1e-10)
+    assert pca.score(A) == pytest.approx(ref.score(X))
+    match = same_namespace_error(
+        "transform", f"array_api_strict arrays on {device!r}", "numpy arrays"
+    )
+    with pytest.raises(ValueError, match=match):
+        pca.transform(X)
+    on_numpy = PCA(3).fit(X)
+    with pytest.raises(ValueError, match="must use the same namespace"):
+        on_numpy.transform(A)
+    # partial_fit continues in the namespace of its first batch.
+    streamed = PCA(3).partial_fit(A[:100, ...]).partial_fit(A[100:, ...])
+    assert streamed.components_.__array_namespace__() is xp

@@ -18,7 +18,7 @@ from .._utils.arrays import to_tensor
 from .._utils.devices import resolve_input_device
 from .._utils.validation import check_params
 from ._linalg import _check_n_components, _svd_flip, numpy_linalg_errors
-from ._namespace import FittedState, check_same_namespace
+from ._namespace import FittedState, as_numpy, check_same_namespace, other_namespaces
 
 # Entries per streamed block: 2**22 is 32 MiB of float64 (16 MiB of float32),
 # large enough that the BLAS calls of a block run at full speed.
@@ -169,6 +169,7 @@ class IncrementalPCAMixin:
     ``_finish_exact``, ``_finish_truncated``, ``_set_fitted`` and ``_set_moments``.
     """
 
+    @other_namespaces
     def partial_fit(self, X, y=None):
         """Update the model with a batch of samples, as scikit-learn's IncrementalPCA.
 
@@ -240,9 +241,11 @@ class IncrementalPCAMixin:
         else:
             # The container of the first batch; the dtype of this one, as IncrementalPCA.
             fitted = FittedState.of(self)
-            state = FittedState(fitted.tensors, fitted.device, np_dtype)
+            state = FittedState(fitted.tensors, fitted.device, np_dtype, fitted.like)
         dtype, device = state.dtype, state.device
-        as_tensor = lambda a, d=dtype: torch.as_tensor(a).to(device, d)  # noqa: E731
+        as_tensor = lambda a, d=dtype: torch.as_tensor(  # noqa: E731
+            a if torch.is_tensor(a) else as_numpy(a)
+        ).to(device, d)
         with torch.no_grad(), numpy_linalg_errors():
             X = to_tensor(X, device, dtype)
             if first_pass:

@@ -12,12 +12,18 @@ host), as skvae always has.
 Floats narrower than float32 (float16, bfloat16) and integers compute and come
 back in float64 (float32 where the device has no float64), as scikit-learn's
 validation converts them.
+
+Arrays of other array-API libraries (array-api-strict, ...) are computed as
+numpy arrays, read through DLPack, and the answers and the fitted state are
+handed back in their namespace and on their device (:func:`other_namespaces`).
 """
+
+import functools
 
 import numpy as np
 import scipy.sparse as sp
 import torch
-from sklearn import get_config
+from sklearn import config_context, get_config
 
 from .._utils.arrays import is_tensor
 from .._utils.devices import restore_device
@@ -50,9 +56,68 @@ def like_input(T, X, np_dtype):
     return T.detach().cpu().numpy().astype(np_dtype, copy=False)
 
 
+def other_namespace(X):
+    """The namespace of an array of an array-API library other than numpy and torch, else None."""
+    if isinstance(X, np.ndarray | np.generic) or is_tensor(X) or sp.issparse(X):
+        return None
+    get = getattr(X, "__array_namespace__", None)
+    return None if get is None else get()
+
+
 def as_numpy(a):
-    """A fitted array (numpy or a tensor on any device) as a numpy array."""
-    return a.detach().cpu().numpy() if is_tensor(a) else np.asarray(a)
+    """A fitted array (numpy, a tensor on any device, another namespace's) as numpy."""
+    if is_tensor(a):
+        return a.detach().cpu().numpy()
+    if other_namespace(a) is not None:
+        return np.from_dlpack(a)
+    return np.asarray(a)
+
+
+def in_namespace_of(a, like):
+    """The numpy array (or scalar) ``a`` in the namespace and on the device of ``like``."""
+    return like.__array_namespace__().asarray(a, device=like.device)
+
+
+# The fitted arrays, the state that follows the data.
+FITTED_ARRAYS = (
+    "components_",
+    "mean_",
+    "explained_variance_",
+    "explained_variance_ratio_",
+    "singular_values_",
+    "var_",
+    "noise_variance_",
+)
+
+
+def other_namespaces(method):
+    """Run ``method`` on numpy for data of another array-API namespace, answering in it.
+
+    ``X`` is read through DLPack, the method runs without dispatch on the
+    numpy array, and its answer, and after ``fit``, ``fit_transform`` or
+    ``partial_fit`` the fitted arrays, are put back in ``X``'s namespace and
+    on its device. numpy and torch data go straight through.
+    """
+
+    @functools.wraps(method)
+    def wrapper(self, X, *args, **kwargs):
+        if other_namespace(X) is None:
+            return method(self, X, *args, **kwargs)
+        fits = method.__name__ in ("fit", "fit_transform", "partial_fit")
+        if method.__name__ not in ("fit", "fit_transform") and hasattr(self, "components_"):
+            check_same_namespace(X, self, method.__name__)
+        with config_context(array_api_dispatch=False):
+            out = method(self, as_numpy(X), *args, **kwargs)
+        if fits:
+            for name in FITTED_ARRAYS:
+                value = getattr(self, name)
+                if isinstance(value, np.ndarray | np.generic):
+                    setattr(self, name, in_namespace_of(value, X))
+        if out is self or isinstance(out, float):
+            return out
+        return in_namespace_of(out, X)
+
+    return wrapper
 
 
 class FittedState:
@@ -62,11 +127,12 @@ class FittedState:
     (covariance, precision, samples); ``dtype`` is the torch dtype it computes in.
     """
 
-    def __init__(self, tensors, device, np_dtype):
+    def __init__(self, tensors, device, np_dtype, like=None):
         self.tensors = tensors
         self.device = torch.device(device)
         self.np_dtype = np.dtype(np_dtype)
         self.dtype = _work_dtype(self.device, self.np_dtype)
+        self.like = like  # an array of another namespace the state lives in, else None
 
     @classmethod
     def of(cls, estimator):
@@ -75,13 +141,17 @@ class FittedState:
         if is_tensor(components):
             return cls(True, components.device, tensor_np_dtype(components))
         device = torch.device("cpu") if estimator.device is None else estimator.device_
-        return cls(False, device, components.dtype)
+        like = components if other_namespace(components) is not None else None
+        return cls(False, device, as_numpy(components).dtype, like)
+
+    def _out(self, a):
+        return a if self.like is None else in_namespace_of(a, self.like)
 
     def array(self, a):
         """A fitted attribute: a fresh copy of ``a`` (a tensor or numpy array) in this container."""
         if self.tensors:
             return torch.as_tensor(a).to(device=self.device, dtype=self.dtype, copy=True)
-        return np.array(as_numpy(a), dtype=self.np_dtype)
+        return self._out(np.array(as_numpy(a), dtype=self.np_dtype))
 
     def scalar(self, x):
         """A fitted scalar (``noise_variance_``): a 0-d tensor, else a numpy scalar.
@@ -93,18 +163,28 @@ class FittedState:
             return torch.tensor(
                 0.0 if x is None else float(x), device=self.device, dtype=self.dtype
             )
-        return 0.0 if x is None else self.np_dtype.type(x)
+        return 0.0 if x is None else self._out(self.np_dtype.type(x))
 
     def wrap(self, T):
         """A result tensor of one of the model's own methods, in this container."""
         if self.tensors:
             return T.detach().to(device=self.device, dtype=self.dtype)
-        return T.detach().cpu().numpy().astype(self.np_dtype, copy=False)
+        return self._out(T.detach().cpu().numpy().astype(self.np_dtype, copy=False))
+
+
+def _where(a):
+    """The namespace and device of ``a``: numpy (lists and sparse matrices included) has none."""
+    if is_tensor(a):
+        return "torch", a.device
+    namespace = other_namespace(a)
+    return ("numpy", None) if namespace is None else (namespace.__name__, a.device)
 
 
 def _describe(a):
     if is_tensor(a):
         return f"torch tensors on {a.device}"
+    if other_namespace(a) is not None:
+        return f"{other_namespace(a).__name__} arrays on {a.device}"
     if sp.issparse(a):
         return "a scipy sparse matrix"
     if isinstance(a, np.ndarray):
@@ -121,9 +201,7 @@ def check_same_namespace(X, estimator, method):
     if not dispatching():
         return
     fitted = estimator.components_
-    if not is_tensor(fitted) and not is_tensor(X):
-        return
-    if is_tensor(fitted) and is_tensor(X) and X.device == fitted.device:
+    if _where(X) == _where(fitted):
         return
     name = type(estimator).__name__
     raise ValueError(

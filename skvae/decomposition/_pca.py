@@ -30,7 +30,7 @@ from ._linalg import (
     _svd_flip,
     numpy_linalg_errors,
 )
-from ._namespace import FittedState, like_input, pickled, unpickled
+from ._namespace import FittedState, like_input, other_namespaces, pickled, unpickled
 from ._ppca import ProbabilisticPCAMixin
 from ._projection import ProjectionMixin
 from ._solvers import (
@@ -259,6 +259,7 @@ class PCA(
         self.random_state = random_state
         self.device = device
 
+    @other_namespaces
     def fit(self, X, y=None):
         """Fit the model with X.
 
@@ -280,6 +281,7 @@ class PCA(
         self._fit(X)
         return self
 
+    @other_namespaces
     def fit_transform(self, X, y=None):
         """Fit the model with X and project X on the components.
 

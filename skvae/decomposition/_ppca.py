@@ -14,7 +14,7 @@ from .._utils.arrays import to_tensor
 from .._utils.validation import check_n_samples
 from ._incremental import is_streamed
 from ._linalg import _torch_generator, _work_dtype, numpy_linalg_errors
-from ._namespace import FittedState, check_same_namespace, like_input
+from ._namespace import FittedState, check_same_namespace, like_input, other_namespaces
 
 
 def _lowrank_precision(W, g, sigma2):
@@ -138,6 +138,7 @@ class ProbabilisticPCAMixin:
             precision = _lowrank_precision(W, g, sigma2)
         return state.wrap(precision)
 
+    @other_namespaces
     def score_samples(self, X):
         """Log-likelihood of each sample under the probabilistic PCA model.
 
@@ -172,6 +173,7 @@ class ProbabilisticPCAMixin:
             ll = _lowrank_log_likelihood(Xt - mean, W, g, sigma2)
         return like_input(ll, X, np_dtype)
 
+    @other_namespaces
     def score(self, X, y=None):
         """Average log-likelihood of the samples under the probabilistic PCA model.
 

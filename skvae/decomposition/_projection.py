@@ -17,7 +17,13 @@ from .._utils.validation import check_tensor
 from ._blas import check_finite
 from ._incremental import is_streamed
 from ._linalg import _project_array, _project_tensor, _work_dtype
-from ._namespace import as_numpy, check_same_namespace, like_input, tensor_np_dtype
+from ._namespace import (
+    as_numpy,
+    check_same_namespace,
+    like_input,
+    other_namespaces,
+    tensor_np_dtype,
+)
 
 
 class ProjectionMixin(TransformerMixin):
@@ -54,7 +60,7 @@ class ProjectionMixin(TransformerMixin):
 
     def _model(self, device, dtype):
         """The fitted model on ``device``: components (k, p), mean (p,), variance (k,)."""
-        to = lambda a: torch.as_tensor(a).to(device=device, dtype=dtype)  # noqa: E731
+        to = lambda a: torch.as_tensor(a if is_tensor(a) else as_numpy(a)).to(device, dtype)  # noqa: E731
         return to(self.components_), to(self.mean_), to(self.explained_variance_)
 
     def _transform_tensor(self, X, centred=False):
@@ -75,6 +81,7 @@ class ProjectionMixin(TransformerMixin):
             return X.device
         return torch.device("cpu") if self.device is None else self.device_
 
+    @other_namespaces
     def transform(self, X):
         """Project X on the principal components.
 
@@ -118,6 +125,7 @@ class ProjectionMixin(TransformerMixin):
             ]
         return np.concatenate(parts) if parts else np.empty((0, self.n_components_), np_dtype)
 
+    @other_namespaces
     def inverse_transform(self, X):
         """Map projected data back to feature space, undoing whitening.
 
