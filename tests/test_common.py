@@ -105,7 +105,7 @@ def test_sklearn_compatible(estimator, check):
 
 # --- scikit-learn's array-API checks (PCA on torch tensors) ---------------------------
 
-# Every solver that computes on tensors, each as sklearn's own array-API tests build it.
+# Every solver that computes on tensors, as sklearn's own array-API tests build them.
 PCA_ARRAY_API = [
     PCA(n_components=2, svd_solver="full"),
     PCA(n_components=2, svd_solver="full", whiten=True),
@@ -114,6 +114,9 @@ PCA_ARRAY_API = [
     PCA(n_components=2, svd_solver="covariance_eigh", whiten=True),
     PCA(n_components=2, svd_solver="randomized", random_state=0),
     PCA(n_components=2, svd_solver="randomized", power_iteration_normalizer="QR", random_state=0),
+    # Beyond sklearn's array-API path, which refuses these on tensors.
+    PCA(n_components=2, svd_solver="arpack", random_state=0),
+    PCA(n_components=2, svd_solver="auto"),
 ]
 ARRAY_API_CHECKS = [
     check_array_api_input,
