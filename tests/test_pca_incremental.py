@@ -31,6 +31,8 @@ ATTRIBUTES = [
 
 
 def assert_agree(actual, desired, dtype):
+    if isinstance(actual, torch.Tensor):  # fitted on tensors: on their device
+        actual = actual.cpu().numpy()
     desired = np.asarray(desired, dtype=np.float64)
     scale = max(np.abs(desired).max(initial=0.0), 1.0)
     tol = TOL[dtype]
@@ -301,6 +303,7 @@ def test_streaming_and_partial_fit_on_an_accelerator_agree_with_the_cpu(small_bl
         ours.partial_fit(torch.from_numpy(batch).to(device))
         ref.partial_fit(batch)
     assert ours.device_.type == device
+    assert ours.components_.device.type == device  # the state of tensors stays there
     assert_agree(ours.components_, ref.components_, np.float32)
     Y = ours.transform(torch.from_numpy(X).to(device))
     assert Y.device.type == device
