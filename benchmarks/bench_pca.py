@@ -5,6 +5,7 @@ Run from the repository root::
     python benchmarks/bench_pca.py              # MNIST-sized and wide data
     python benchmarks/bench_pca.py --threads 1  # process CPU time on one thread
     python benchmarks/bench_pca.py --quick      # small smoke run
+    python benchmarks/bench_pca.py --rows 20000 --no-wide  # MNIST's first rows only
 
 Data: MNIST from ``../shared/data/mnist.npz`` relative to the repository root
 (or ``$SKVAE_MNIST``), scaled to float32 in [0, 1]; a synthetic matrix of the
@@ -273,6 +274,10 @@ def json_rows(rows, clock_name):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small smoke run")
+    parser.add_argument(
+        "--rows", type=int, default=None, help="MNIST rows (default: 60000, 2000 with --quick)"
+    )
+    parser.add_argument("--no-wide", action="store_true", help="skip the wide matrix")
     parser.add_argument("--data", default=None, help="mnist.npz (default: ../shared/data)")
     parser.add_argument("--json", default=None, help="also write the results here")
     parser.add_argument("--repeats", type=int, default=None, help="timing rounds")
@@ -323,13 +328,13 @@ def main():
         meta = run_meta(
             args.quick, MNIST, **{"threads (BLAS and torch)": args.threads or "default"}
         )
-        n_mnist = 2_000 if args.quick else 60_000
+        n_mnist = args.rows or (2_000 if args.quick else 60_000)
         X, source = mnist_like(n_mnist)
         tables = []
         for title, data in (
             (f"{X.shape[0]}x{X.shape[1]} float32, k=50, data: {source}", X),
             (None, wide(200, 2_000) if args.quick else wide(1_000, 10_000)),
-        ):
+        )[: 1 if args.no_wide else 2]:
             title = title or f"wide {data.shape[0]}x{data.shape[1]} float32, k=50"
             rows = bench(data, 50, repeats, args.settle, clock, solvers)
             report(title, rows)
@@ -351,6 +356,8 @@ def main():
             if args.quick
             else ""
         )
+        + (f" {n_mnist} MNIST rows." if args.rows else "")
+        + (" The wide matrix was skipped." if args.no_wide else "")
     )
     write_json(args.json, "PCA speed against scikit-learn", description, meta, tables)
 
