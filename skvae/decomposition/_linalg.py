@@ -18,6 +18,22 @@ from .._utils.seeds import seed_from
 from ._blas import map_row_blocks
 
 
+def host_view(X):
+    """A CPU float tensor as a numpy array on its memory (no copy); anything else unchanged.
+
+    For the kernels where numpy's BLAS or scipy's LAPACK computes the same
+    numbers as torch's, faster (docs/pca.md): the Gram matrix, a tall QR, the
+    projection of transform.
+    """
+    if (
+        isinstance(X, torch.Tensor)
+        and X.device.type == "cpu"
+        and X.dtype in (torch.float32, torch.float64)
+    ):
+        return X.detach().numpy()
+    return X
+
+
 def _work_dtype(device, np_dtype):
     """The torch dtype to compute in: the input's, except float64 on MPS (unsupported there)."""
     if np.dtype(np_dtype) == np.float64 and torch.device(device).type != "mps":

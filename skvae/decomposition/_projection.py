@@ -16,7 +16,7 @@ from .._utils.arrays import INFERENCE_ROWS, is_tensor, to_tensor
 from .._utils.validation import check_tensor
 from ._blas import check_finite
 from ._incremental import is_streamed
-from ._linalg import _project_array, _project_tensor, _work_dtype
+from ._linalg import _project_array, _project_tensor, _work_dtype, host_view
 from ._namespace import (
     as_numpy,
     check_same_namespace,
@@ -39,11 +39,12 @@ class ProjectionMixin(TransformerMixin):
     def _validate(self, X, reset, accept_sparse=True, finite=True):
         """Validate X; return it (numpy, scipy sparse or tensor) and its numpy float dtype.
 
-        With ``finite=False`` an array or sparse matrix is not tested for NaN and
-        inf: the caller runs ``check_finite`` (a tensor is always tested).
+        With ``finite=False`` an array, a sparse matrix or a CPU float tensor (which
+        the caller reads through numpy) is not tested for NaN and inf: the caller
+        runs ``check_finite``. Other tensors are always tested.
         """
         if is_tensor(X):
-            check_tensor(X, type(self).__name__)
+            check_tensor(X, type(self).__name__, ensure_finite=finite or host_view(X) is X)
             validate_data(self, X, reset=reset, skip_check_array=True)
             return X, tensor_np_dtype(X)
         X = validate_data(
@@ -102,12 +103,13 @@ class ProjectionMixin(TransformerMixin):
             return self._map_streamed(self.transform, X)
         Xv, np_dtype = self._validate(X, reset=False, finite=False)
         device = self._device_for(Xv)
-        if sp.issparse(Xv) or (device.type == "cpu" and not is_tensor(Xv)):
+        array = host_view(Xv)  # a CPU tensor's memory, for numpy's faster projection
+        if sp.issparse(array) or (device.type == "cpu" and not is_tensor(array)):
             # numpy input stays numpy, and the same product tests X for NaN and
             # inf: see _project_array.
-            Y, total = self._transform_array(Xv, with_total=True)
-            check_finite(Xv, type(self).__name__, total)
-            return Y
+            Y, total = self._transform_array(array, with_total=True)
+            check_finite(array, type(self).__name__, total)
+            return like_input(torch.from_numpy(Y), X, np_dtype) if is_tensor(X) else Y
         dtype = _work_dtype(device, np_dtype)
         with torch.no_grad():
             if is_tensor(Xv):

@@ -19,7 +19,7 @@ from scipy.linalg import get_lapack_funcs, qr, svd
 from scipy.sparse.linalg import LinearOperator, eigsh, svds
 
 from .._utils.arrays import is_tensor, to_tensor
-from ._linalg import _column_mean
+from ._linalg import _column_mean, host_view
 
 
 def _lu_normalize(Y):
@@ -50,17 +50,6 @@ def _permuted_l(LU, pivots):
     return L
 
 
-def _host_view(X):
-    """A CPU tensor as a numpy array on its memory (no copy); anything else unchanged.
-
-    For the kernels where numpy's BLAS or scipy's LAPACK computes the same
-    numbers as torch's, faster (docs/pca.md): the Gram matrix, a tall QR.
-    """
-    if is_tensor(X) and X.device.type == "cpu" and X.dtype in (torch.float32, torch.float64):
-        return X.detach().numpy()
-    return X
-
-
 def _full_svd(X):
     """Thin SVD ``X = U diag(S) Vt``: U (n_samples, r) or None, S (r,), Vt (r, n_features).
 
@@ -74,7 +63,7 @@ def _full_svd(X):
     - a tall tensor on an accelerator: ``torch.linalg.svd``.
     """
     if X.shape[0] >= X.shape[1]:
-        X = _host_view(X)
+        X = host_view(X)
     if isinstance(X, np.ndarray):
         if X.shape[0] >= X.shape[1]:
             _, R = qr(X, mode="raw", check_finite=False)  # R: (r, n_features)
@@ -206,7 +195,7 @@ def _covariance_eigh(X, device, dtype):
     per-feature variances (ddof=0, a float64 numpy array).
     """
     n_samples = X.shape[0]
-    X = _host_view(X)  # numpy's syrk for the Gram matrix of a CPU tensor
+    X = host_view(X)  # numpy's syrk for the Gram matrix of a CPU tensor
     if sp.issparse(X):
         mean = torch.from_numpy(np.asarray(X.mean(axis=0), dtype=X.dtype).ravel())
         mean = mean.to(device, dtype)
