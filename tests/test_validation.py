@@ -63,6 +63,16 @@ def test_error_is_both_value_and_type_error():
     assert issubclass(InvalidParameterError, TypeError)
 
 
+def test_error_is_caught_as_sklearns_own():
+    # Code written for scikit-learn (its check_param_validation among it) catches
+    # sklearn.utils._param_validation.InvalidParameterError.
+    from sklearn.utils._param_validation import InvalidParameterError as SklearnError
+
+    assert issubclass(InvalidParameterError, SklearnError)
+    with pytest.raises(SklearnError, match="The 'batch_size' parameter of Est must be"):
+        check_params(Est(**{**GOOD, "batch_size": 0}), SPECS)
+
+
 def test_random_state_accepts_generator_objects():
     check_params(Est(**{**GOOD, "random_state": np.random.RandomState(0)}), SPECS)
 

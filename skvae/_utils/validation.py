@@ -18,12 +18,20 @@ import torch
 from sklearn import get_config
 from sklearn.utils import assert_all_finite
 
+try:  # private in scikit-learn: imported only to subclass it
+    from sklearn.utils._param_validation import InvalidParameterError as _SklearnError
+except ImportError:  # pragma: no cover - a scikit-learn that moved it
 
-class InvalidParameterError(ValueError, TypeError):
+    class _SklearnError(ValueError, TypeError):
+        pass
+
+
+class InvalidParameterError(_SklearnError):
     """Raised when an estimator's parameter has the wrong type or value.
 
-    Subclasses both ``ValueError`` and ``TypeError``, as scikit-learn's error does,
-    so code that catches either keeps working.
+    A subclass of scikit-learn's ``InvalidParameterError``, so code that catches
+    scikit-learn's error (``check_param_validation`` among it) catches skvae's;
+    like it, a ``ValueError`` and a ``TypeError``.
     """
 
 
