@@ -211,7 +211,9 @@ def _dry_run(module, batch, role, estimator, expects, shape, generator):
     try:
         with torch.no_grad(), seeded_rng(generator):
             return module(batch)
-    except Exception as error:  # whatever the user's forward raises on a wrong shape
+    # What torch raises on a wrong shape; a NameError, AttributeError or TypeError in
+    # the user's forward is a bug of its own, and propagates as itself.
+    except (RuntimeError, ValueError, IndexError) as error:
         raise ValueError(
             f"{type(estimator).__name__}'s {role} failed on a batch of shape {shape}: "
             f"{type(error).__name__}: {error}. {expects}"
@@ -230,13 +232,9 @@ def pca_autoencoder(estimator, Xt, mean):
     """
     d, k = Xt.shape[1], estimator.n_components
     input_shape_of(estimator, d)  # checked, though the MLP sees flat rows
-    hidden = tuple(estimator.hidden_layer_sizes)
     _, axes, _, _, mean64 = principal_axes(Xt, mean, k)  # axes: (n_features, k)
-    mean = mean64.to(mean)
-    encoder, enc_linear = linear_path(d, k, hidden, estimator.activation)
-    decoder, dec_linear = linear_path(k, d, tuple(reversed(hidden)), estimator.activation)
-    module = Autoencoder.from_parts(
-        nn.Sequential(Centred(-mean), encoder), nn.Sequential(decoder, Centred(mean))
+    module, encoder, enc_linear, decoder, dec_linear = _autoencoder_layout(
+        estimator, d, mean64.to(mean)
     )
 
     def start():
@@ -246,6 +244,38 @@ def pca_autoencoder(estimator, Xt, mean):
         zero_last_layer(decoder)
 
     return module, start
+
+
+def _autoencoder_layout(estimator, d, mean):
+    """The autoencoder's PCA-started layers, the linear paths not yet initialised."""
+    k, hidden = estimator.n_components, tuple(estimator.hidden_layer_sizes)
+    encoder, enc_linear = linear_path(d, k, hidden, estimator.activation)
+    decoder, dec_linear = linear_path(k, d, tuple(reversed(hidden)), estimator.activation)
+    module = Autoencoder.from_parts(
+        nn.Sequential(Centred(-mean), encoder), nn.Sequential(decoder, Centred(mean))
+    )
+    return module, encoder, enc_linear, decoder, dec_linear
+
+
+def _vae_layout(estimator, d, mean, scale, out_scale, offset):
+    """The VAE's PPCA-started layers, the linear paths not yet initialised."""
+    k, hidden = estimator.n_components, tuple(estimator.hidden_layer_sizes)
+    encoder, enc_linear = linear_path(d, 2 * k, hidden, estimator.activation)
+    decoder, dec_linear = linear_path(k, d, tuple(reversed(hidden)), estimator.activation)
+    module = VAE.from_parts(
+        ResidualGaussianEncoder(Standardised(mean, scale), encoder),
+        nn.Sequential(decoder, Unstandardised(out_scale, offset)),
+    )
+    return module, encoder, enc_linear, decoder, dec_linear
+
+
+def pca_skeleton(estimator, n_features):
+    """The layout of :func:`pca_autoencoder` or :func:`ppca_vae` without data: meta
+    layers and zero buffers, for a saved network's tensors to fill."""
+    zeros = torch.zeros(n_features)
+    if hasattr(estimator, "likelihood"):
+        return _vae_layout(estimator, n_features, zeros, zeros, zeros, zeros)[0]
+    return _autoencoder_layout(estimator, n_features, zeros)[0]
 
 
 def ppca_vae(estimator, Xt, mean, output_offset):
@@ -269,7 +299,6 @@ def ppca_vae(estimator, Xt, mean, output_offset):
     """
     d, k = Xt.shape[1], estimator.n_components
     input_shape_of(estimator, d)  # checked, though the MLP sees flat rows
-    hidden = tuple(estimator.hidden_layer_sizes)
     binary = getattr(estimator, "binarize", None) == "dynamic"
     eigenvalues, axes, noise, variance, mean64 = principal_axes(Xt, mean, k, binary=binary)
     mean = mean64.to(mean)
@@ -292,11 +321,8 @@ def ppca_vae(estimator, Xt, mean, output_offset):
     else:
         dec_weight, out_scale = W / scale[:, None], scale
 
-    encoder, enc_linear = linear_path(d, 2 * k, hidden, estimator.activation)
-    decoder, dec_linear = linear_path(k, d, tuple(reversed(hidden)), estimator.activation)
-    module = VAE.from_parts(
-        ResidualGaussianEncoder(Standardised(mean, scale.to(mean)), encoder),
-        nn.Sequential(decoder, Unstandardised(out_scale.to(mean), offset)),
+    module, encoder, enc_linear, decoder, dec_linear = _vae_layout(
+        estimator, d, mean, scale.to(mean), out_scale.to(mean), offset
     )
 
     def start():
