@@ -52,6 +52,7 @@ OUTSIDE_UNIT_INTERVAL = (
     "run this check; test_vae.py runs the bernoulli likelihoods on data in [0, 1]."
 )
 UNIT_INTERVAL_CHECKS = (
+    "check_array_api_input",
     "check_dict_unchanged",
     "check_dont_overwrite_parameters",
     "check_estimators_dtypes",
