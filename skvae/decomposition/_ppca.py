@@ -10,6 +10,7 @@ import math
 import torch
 from sklearn.utils.validation import check_is_fitted
 
+from .._sampling import as_input_container
 from .._utils.arrays import output_like, to_tensor
 from .._utils.validation import check_n_samples
 from ._incremental import is_streamed
@@ -203,8 +204,9 @@ class ProbabilisticPCAMixin:
 
         Returns
         -------
-        X : ndarray of shape (n_samples, n_features)
-            Samples, in the dtype of the training data.
+        X : ndarray or DataFrame of shape (n_samples, n_features)
+            Samples, in the dtype of the training data; a DataFrame with the
+            training data's feature names under ``set_output(transform="pandas")``.
         """
         check_is_fitted(self)
         check_n_samples(n_samples)
@@ -216,4 +218,4 @@ class ProbabilisticPCAMixin:
             )
             generator = _torch_generator(random_state, device)
             X = _lowrank_sample(W, g, sigma2, mean, n_samples, generator)
-        return X.cpu().numpy().astype(np_dtype, copy=False)
+        return as_input_container(X.cpu().numpy().astype(np_dtype, copy=False), self)
