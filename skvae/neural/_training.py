@@ -425,6 +425,8 @@ def train(
                 best = min(best, monitored)
                 if bad_epochs > n_iter_no_change:
                     history["converged"] = True
+                    bar.total = bar.n  # the bar ends at 100% of the epochs run, and says why
+                    bar.set_postfix({**postfix, "stopped": "converged"}, refresh=False)
                     break
             if history["n_iter"]:
                 # The mean of the last epochs, as one noisy epoch does not make a divergence.
