@@ -182,3 +182,13 @@ def test_an_exception_during_training_restores_the_threads(default_threads, open
     with pytest.raises(RuntimeError, match="boom"):
         make("AutoencoderTransformer").fit(X)
     assert torch.get_num_threads() == 2
+
+
+@pytest.mark.parametrize("name", ["AutoencoderTransformer", "VAETransformer"])
+def test_inference_on_small_data_runs_on_one_thread(default_threads, openmp, monkeypatch, name):
+    estimator = fit(make(name))
+    seen = record_threads(monkeypatch, estimator)
+    estimator.inverse_transform(estimator.transform(X))
+    estimator.score(X)
+    assert seen and set(seen) == {1}
+    assert torch.get_num_threads() == 2
