@@ -38,7 +38,7 @@ def mosaic(images, ax, title, cols=None):
 def reconstructions(path, X_test, reconstructed, mse, k):
     """Held-out digits and each model's reconstructions, titled with its held-out MSE."""
     plt = pyplot()
-    fig, axes = plt.subplots(1, len(reconstructed) + 1, figsize=(3 * (len(reconstructed) + 1), 3.5))
+    fig, axes = plt.subplots(1, len(reconstructed) + 1, figsize=(3 * (len(reconstructed) + 1), 4.0))
     mosaic(X_test[:16], axes[0], "16 held-out digits")
     for ax, (name, images) in zip(axes[1:], reconstructed.items()):
         mosaic(images, ax, f"{name}\nheld-out MSE {mse[name]:.4f}")
@@ -46,7 +46,7 @@ def reconstructions(path, X_test, reconstructed, mse, k):
         f"Reconstructions through a {k}-D code; MSE: mean squared error per pixel "
         "over all 450 held-out digits"
     )
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.9))
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
@@ -55,7 +55,7 @@ def samples(path, own, standard, distances, floor):
     """Row 1: each model's ``sample``; row 2: points z ~ N(0, I) decoded. Titled with their FD."""
     plt = pyplot()
     names = list(own)
-    fig, axes = plt.subplots(2, len(names), figsize=(3 * len(names), 7))
+    fig, axes = plt.subplots(2, len(names), figsize=(3 * len(names), 7.8))
     for col, name in enumerate(names):
         mosaic(own[name], axes[0, col], f"{name}: sample()\nFD {distances[name, 'sample']}")
         mosaic(
@@ -69,7 +69,7 @@ def samples(path, own, standard, distances, floor):
         f"mean ± sd over 5 draws of 450 (lower is closer; 450 real digits: {floor})",
         fontsize=10,
     )
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.92), h_pad=2.5)
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
