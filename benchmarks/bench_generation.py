@@ -24,6 +24,7 @@ Usage::
 """
 
 import argparse
+import sys
 import time
 import warnings
 
@@ -92,13 +93,18 @@ def main():
     parser.add_argument("--quick", action="store_true", help="one seed; MNIST 2000 rows, 30 epochs")
     parser.add_argument("--seeds", type=int, default=3, help="fit seeds per model (default 3)")
     parser.add_argument("--ks", type=int, nargs="+", default=[2, 8])
-    parser.add_argument("--mnist-rows", type=int, default=6000, help="0: digits only")
+    parser.add_argument(
+        "--mnist-rows", type=int, default=None, help="default 6000 (2000 with --quick); 0: none"
+    )
     parser.add_argument("--mnist-max-iter", type=int, default=None, help="max_iter on MNIST")
     parser.add_argument("--data", default=None, help="mnist.npz (default: ../shared/data)")
     parser.add_argument("--json", default=None, help="also write the results here")
     args = parser.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)  # rows as they come, also into a file
     if args.quick:
-        args.seeds, args.mnist_rows, args.mnist_max_iter = 1, 2000, 30
+        args.seeds, args.mnist_max_iter = 1, args.mnist_max_iter or 30
+    if args.mnist_rows is None:
+        args.mnist_rows = 2000 if args.quick else 6000
     torch.set_num_threads(1)
     meta = run_meta(
         args.quick,
