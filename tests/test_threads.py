@@ -122,38 +122,64 @@ def default_threads(monkeypatch):
     threads = torch.get_num_threads()
     torch.set_num_threads(2)
     monkeypatch.setattr(skvae_threads, "_STARTING_THREADS", 2)
+    monkeypatch.setattr(skvae_threads, "_measured", {})
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         monkeypatch.delenv(name, raising=False)
     yield
     torch.set_num_threads(threads)
 
 
+def measured(monkeypatch, one_thread_as_fast):
+    """Make the measurement before training answer ``one_thread_as_fast``; record its calls."""
+    calls = []
+
+    def answer(size, rows):
+        calls.append((size, rows))
+        return one_thread_as_fast
+
+    monkeypatch.setattr(skvae_threads, "one_thread_is_as_fast", answer)
+    return calls
+
+
 @pytest.mark.parametrize("name", ["AutoencoderTransformer", "VAETransformer"])
-def test_a_small_network_trains_on_one_thread_and_restores_the_default(
+def test_training_runs_on_one_thread_when_it_is_as_fast_and_restores_the_default(
     default_threads, openmp, monkeypatch, name
 ):
+    calls = measured(monkeypatch, True)
     seen = record_training_threads(monkeypatch)
     fit(make(name))
     assert seen and set(seen) == {1}
     assert torch.get_num_threads() == 2  # put back on the way out
+    assert calls and calls[0][1] == len(X)  # measured at the step's rows (batch 200 > 200 rows)
 
 
-def test_a_large_step_keeps_torchs_threads(default_threads, openmp, monkeypatch):
-    monkeypatch.setattr(skvae_threads, "SMALL_STEP", 1)  # every step counts as large
+def test_training_keeps_torchs_threads_when_they_are_clearly_faster(
+    default_threads, openmp, monkeypatch
+):
+    measured(monkeypatch, False)
     seen = record_training_threads(monkeypatch)
     fit(make("AutoencoderTransformer"))
     assert seen and set(seen) == {2}
 
 
+def test_the_measurement_leaves_the_thread_count_and_answers(default_threads, openmp):
+    assert skvae_threads.one_thread_is_as_fast(1e6, 100) in (True, False)
+    assert torch.get_num_threads() == 2
+    assert len(skvae_threads._measured) == 1  # reused for steps of this shape
+
+
 def test_torch_set_num_threads_wins(default_threads, openmp, monkeypatch):
+    calls = measured(monkeypatch, True)
     torch.set_num_threads(3)  # differs from what torch started with: the program chose it
     seen = record_training_threads(monkeypatch)
     fit(make("VAETransformer"))
     assert seen and set(seen) == {3}
+    assert not calls
     assert torch.get_num_threads() == 3
 
 
 def test_a_threadpoolctl_limit_wins(default_threads, openmp, monkeypatch):
+    measured(monkeypatch, True)
     seen = record_training_threads(monkeypatch)
     with threadpool_limits(limits=3, user_api="openmp"):
         fit(make("AutoencoderTransformer"))
@@ -163,6 +189,7 @@ def test_a_threadpoolctl_limit_wins(default_threads, openmp, monkeypatch):
 
 
 def test_the_environment_wins(default_threads, openmp, monkeypatch):
+    measured(monkeypatch, True)
     monkeypatch.setenv("OMP_NUM_THREADS", "2")
     seen = record_training_threads(monkeypatch)
     fit(make("AutoencoderTransformer"))
@@ -170,6 +197,7 @@ def test_the_environment_wins(default_threads, openmp, monkeypatch):
 
 
 def test_an_exception_during_training_restores_the_threads(default_threads, openmp, monkeypatch):
+    measured(monkeypatch, True)
     forward = torch.nn.Linear.forward
 
     def failing(self, x):

@@ -1,27 +1,44 @@
 """Threads of a network's computations: how many CPU threads torch uses to train and infer.
 
-The one place where skvae chooses a thread count. A training step of a small
-network on a small batch gains little from a second thread, and loses ten times
-or more when another process holds the cores, as every parallel region waits
-for a descheduled thread (``docs/guide/devices.md`` has the measurements). So
-while a network trains or infers on the CPU, a step (a batch, or a chunk of
-rows at inference) below :data:`SMALL_STEP` runs on one thread, unless the
-program chose a thread count itself: ``OMP_NUM_THREADS`` or ``MKL_NUM_THREADS``
-in the environment, ``torch.set_num_threads`` or a threadpoolctl limit. The
-limit is threadpoolctl's, on the calling thread only, and what it found is put
-back on the way out.
+The one place where skvae chooses a thread count. A step of a small network on
+a small batch gains little from more threads on a quiet machine, and loses ten
+times or more when other processes hold the cores, as every parallel region
+waits for a descheduled thread; a larger step gains from them on a quiet
+machine (``docs/guide/devices.md`` has the measurements). So on the CPU:
+
+- training measures, before its first step, a matrix product of the step's size
+  at one thread and at torch's count, and trains on one thread unless torch's
+  count is clearly faster (a quiet machine and a step large enough to share);
+- inference runs chunks of fewer than :data:`SMALL_STEP` multiply-adds on one
+  thread (milliseconds each: too short to gain, and no time to measure).
+
+Unless the program chose a thread count itself: ``OMP_NUM_THREADS`` or
+``MKL_NUM_THREADS`` in the environment, ``torch.set_num_threads`` or a
+threadpoolctl limit. The limit is threadpoolctl's, on the calling thread only,
+and what it found is put back on the way out.
 """
 
 import contextlib
+import math
 import os
+import statistics
+import time
 
 import torch
 from threadpoolctl import threadpool_limits
 
-# Multiply-adds of one forward pass (rows x weights) below which a step runs on
-# one thread. The default networks on 8x8 digits make
-# 2e7 a step and on 784-pixel MNIST 1e8; neither gained from a second thread.
+# Multiply-adds of one forward pass (rows x weights) below which an inference
+# chunk runs on one thread.
 SMALL_STEP = 3e8
+# Training steps from this size on keep torch's count without measuring: the
+# measurement would take seconds, and steps this large share well between threads.
+LARGE_STEP = 2e9
+# torch's count must be this much faster than one thread for training to use it.
+MARGIN = 1.1
+_REPEATS = 5
+# A measurement is reused this long for steps of the same shape (partial_fit, searches).
+_FRESH_SECONDS = 10.0
+_measured = {}  # (rows, width) -> (time.monotonic() of the measurement, one thread as fast)
 
 _ENVIRONMENT = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
@@ -50,17 +67,52 @@ def chosen_by_user():
     return torch.get_num_threads() != _STARTING_THREADS
 
 
-def threads_for(module, rows, device):
-    """A context for a network's steps: one CPU thread for small steps, else torch's setting.
+def one_thread_is_as_fast(size, rows):
+    """Whether one thread is within :data:`MARGIN` of torch's count on a step of ``size``, now.
+
+    Times a (rows, w) @ (w, w) product, rows * w^2 ≈ ``size`` multiply-adds, at
+    one thread and at torch's count, interleaved, and compares the medians.
+    """
+    width = max(1, round(math.sqrt(size / max(rows, 1))))
+    now = time.monotonic()
+    when, answer = _measured.get((rows, width), (-math.inf, None))
+    if now - when < _FRESH_SECONDS:
+        return answer
+    a = torch.ones(rows, width)  # (rows, width): the values do not change the time
+    w = torch.ones(width, width)
+
+    def seconds():
+        start = time.perf_counter()
+        torch.mm(a, w)
+        return time.perf_counter() - start
+
+    one, many = [], []
+    for _ in range(_REPEATS):
+        with threadpool_limits(limits=1, user_api="openmp"):
+            one.append(seconds())
+        many.append(seconds())
+    answer = statistics.median(one) <= MARGIN * statistics.median(many)
+    _measured[rows, width] = (now, answer)
+    return answer
+
+
+def _policy_applies(device):
+    return (
+        torch.device(device).type == "cpu" and torch.get_num_threads() > 1 and not chosen_by_user()
+    )
+
+
+def training_threads(module, batch_size, device):
+    """A context for the training loop: one CPU thread unless torch's count is clearly faster.
 
     Parameters
     ----------
     module : torch.nn.Module
         The network being trained.
-    rows : int
-        Rows per step: the batch size in training, the chunk size in inference.
+    batch_size : int
+        Rows per training step.
     device : torch.device
-        Where it computes; only the CPU is limited.
+        Where it trains; only the CPU is limited.
 
     Returns
     -------
@@ -68,11 +120,19 @@ def threads_for(module, rows, device):
         ``threadpoolctl.threadpool_limits(1, "openmp")`` (torch's pool) when the
         policy applies, else a context that changes nothing.
     """
-    if (
-        torch.device(device).type != "cpu"
-        or torch.get_num_threads() == 1
-        or chosen_by_user()
-        or step_size(module, rows) >= SMALL_STEP
-    ):
+    if not _policy_applies(device):
+        return contextlib.nullcontext()
+    size = step_size(module, batch_size)
+    if size >= LARGE_STEP or not one_thread_is_as_fast(size, batch_size):
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="openmp")
+
+
+def inference_threads(module, rows, device):
+    """A context for inference over chunks of ``rows`` rows: one CPU thread for small chunks.
+
+    Parameters and return value as :func:`training_threads`.
+    """
+    if not _policy_applies(device) or step_size(module, rows) >= SMALL_STEP:
         return contextlib.nullcontext()
     return threadpool_limits(limits=1, user_api="openmp")
