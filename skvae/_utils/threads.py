@@ -71,8 +71,9 @@ def one_thread_is_as_fast(size, rows):
     """Whether one thread is within :data:`MARGIN` of torch's count on a step of ``size``, now.
 
     Times a (rows, w) @ (w, w) product, rows * w^2 ≈ ``size`` multiply-adds, at
-    one thread and at torch's count, interleaved, and compares the medians; a
-    first pair where torch's count takes over twice as long settles it.
+    one thread and at torch's count, interleaved: torch's count is chosen only
+    when even its slowest run beats one thread's median by the margin, and a
+    pair where it takes over twice as long settles it.
     """
     width = max(1, round(math.sqrt(size / max(rows, 1))))
     now = time.monotonic()
@@ -92,9 +93,11 @@ def one_thread_is_as_fast(size, rows):
         with threadpool_limits(limits=1, user_api="openmp"):
             one.append(seconds())
         many.append(seconds())
-        if many[0] > 2 * one[0]:
-            break  # clearly contended: each run on busy cores costs tens of milliseconds
-    answer = statistics.median(one) <= MARGIN * statistics.median(many)
+        if many[-1] > 2 * one[-1]:
+            break  # contended: each run on busy cores costs tens of milliseconds
+    # Wrongly choosing torch's count costs 5-20x on busy cores, wrongly choosing one
+    # thread at most the speed-up missed: torch's count must win in its slowest run.
+    answer = statistics.median(one) <= MARGIN * max(many)
     _measured[rows, width] = (now, answer)
     return answer
 
