@@ -99,7 +99,8 @@ class Demo:
 
     # ------------------------------------------------------------------ the run
     def run(self):
-        if chosen_by_user():
+        self.user_threads = chosen_by_user()
+        if self.user_threads:
             return self._run()
         # Everything here is small: one thread for numpy's BLAS as for torch, unless
         # the user chose a count (the library's policy covers the networks only).
@@ -117,9 +118,9 @@ class Demo:
         print(
             f"digits: {len(X_train)} training / {n} held-out images of 8x8 pixels in [0, 1]; "
             + (
-                f"torch on {torch.get_num_threads()} CPU threads, as set"
-                if chosen_by_user()
-                else "1 CPU thread (skvae's default for small networks)"
+                f"torch on {torch.get_num_threads()} CPU thread(s), as set"
+                if self.user_threads
+                else "1 CPU thread: the networks are small (set OMP_NUM_THREADS for more)"
             )
         )
         quality = ClassifierFrechet(X_train, y_train, X_test, y_test, random_state=0)
