@@ -4,9 +4,9 @@ The measurements behind skvae's thread policy (docs/guide/devices.md, Threads):
 ``AutoencoderTransformer(8)`` and ``VAETransformer(8)`` with default parameters
 (a fixed number of epochs, ``tol=0``, so that every setting does the same work)
 on digits / 16, breast cancer standardised and a 6000-row MNIST subset. Each
-cell runs in a fresh process: ``1`` and ``2`` set ``torch.set_num_threads``
-before skvae is imported (so the policy stands aside), ``policy`` leaves torch
-at its default and lets skvae choose. ``--burn N`` keeps N extra processes
+cell runs in a fresh process: ``1`` and ``2`` set ``OMP_NUM_THREADS`` (so
+skvae's policy stands aside), ``policy`` leaves torch at its default and lets
+skvae choose. ``--burn N`` keeps N extra processes
 spinning on the CPU while measuring (a loaded machine); they are stopped at
 the end. Seconds are wall-clock, the median of ``--repeats`` fits in the process.
 
@@ -27,10 +27,6 @@ EPOCHS = {"digits": 15, "cancer": 40, "mnist": 6}
 
 def child(data, model, setting, repeats, mnist):
     import numpy as np
-    import torch
-
-    if setting != "policy":
-        torch.set_num_threads(int(setting))
     from sklearn.datasets import load_breast_cancer, load_digits
     from sklearn.preprocessing import StandardScaler
 
@@ -80,10 +76,11 @@ def main():
             for model in ("AE", "VAE"):
                 cells = []
                 for setting in args.settings:
+                    threads = {} if setting == "policy" else {"OMP_NUM_THREADS": setting}
                     out = subprocess.run(
                         [sys.executable, __file__, "--repeats", str(args.repeats),
                          "--mnist", mnist, "--child", data, model, setting],
-                        capture_output=True, text=True, env=env, check=True,
+                        capture_output=True, text=True, env={**env, **threads}, check=True,
                     ).stdout  # fmt: skip
                     cells.append(float(out.split()[-1]))
                 load = " ".join(f"{x:.1f}" for x in os.getloadavg())

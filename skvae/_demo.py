@@ -43,7 +43,7 @@ def build_parser():
             "Fit PCA, a linear autoencoder, a deep autoencoder and a VAE on scikit-learn's "
             "8x8 digits, print a table of held-out reconstruction error, score, sample "
             "quality and fit time, and write figures (reconstructions, samples, 2-D latent "
-            "maps, decoded latent grids) into a folder. About a minute on one CPU core."
+            "maps, decoded latent grids) into a folder. Under a minute on one free CPU core."
         ),
     )
     parser.add_argument(
