@@ -32,9 +32,8 @@ def frechet_distance(mean_a, cov_a, mean_b, cov_b):
     root_a = (V * np.sqrt(np.clip(w, 0, None))) @ V.T
     cross = np.linalg.eigvalsh(root_a @ cov_b @ root_a)
     trace_root = np.sqrt(np.clip(cross, 0, None)).sum()
-    return float(
-        ((mean_a - mean_b) ** 2).sum() + np.trace(cov_a) + np.trace(cov_b) - 2 * trace_root
-    )
+    distance = ((mean_a - mean_b) ** 2).sum() + np.trace(cov_a) + np.trace(cov_b) - 2 * trace_root
+    return float(max(distance, 0.0))  # rounding can take equal Gaussians a hair below 0
 
 
 def _moments(F):

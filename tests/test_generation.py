@@ -29,7 +29,7 @@ def test_real_images_are_closer_than_a_model_and_the_mean_image_is_far():
     X = X / 16.0
     quality = ClassifierFrechet(X[:1300], y[:1300], X[1300:], y[1300:])
     assert quality.accuracy_ > 0.85
-    assert quality.distance(X[1300:]) == pytest.approx(0, abs=1e-6)
+    assert quality.distance(X[1300:]) == pytest.approx(0, abs=1e-4)
     floor = quality.real_floor(seeds=[0, 1]).mean()
     pca = PCA(2, random_state=0).fit(X[:1300])
     model = quality.distance(pca.sample(len(X) - 1300, random_state=0))
