@@ -142,24 +142,28 @@ def measured(monkeypatch, one_thread_as_fast):
 
 
 @pytest.mark.parametrize("name", ["AutoencoderTransformer", "VAETransformer"])
-def test_training_runs_on_one_thread_when_it_is_as_fast_and_restores_the_default(
+def test_a_small_network_trains_on_one_thread_and_restores_the_default(
     default_threads, openmp, monkeypatch, name
 ):
-    calls = measured(monkeypatch, True)
+    calls = measured(monkeypatch, False)
     seen = record_training_threads(monkeypatch)
     fit(make(name))
     assert seen and set(seen) == {1}
+    assert not calls  # small steps: no measurement
     assert torch.get_num_threads() == 2  # put back on the way out
-    assert calls and calls[0][1] == len(X)  # measured at the step's rows (batch 200 > 200 rows)
 
 
-def test_training_keeps_torchs_threads_when_they_are_clearly_faster(
-    default_threads, openmp, monkeypatch
+@pytest.mark.parametrize("one_thread_as_fast, expected", [(True, 1), (False, 2)])
+def test_a_large_step_trains_as_the_measurement_says(
+    default_threads, openmp, monkeypatch, one_thread_as_fast, expected
 ):
-    measured(monkeypatch, False)
+    monkeypatch.setattr(skvae_threads, "SMALL_STEP", 1)  # every step counts as large
+    calls = measured(monkeypatch, one_thread_as_fast)
     seen = record_training_threads(monkeypatch)
     fit(make("AutoencoderTransformer"))
-    assert seen and set(seen) == {2}
+    assert seen and set(seen) == {expected}
+    assert calls and calls[0][1] == len(X)  # measured at the step's rows (batch 200)
+    assert torch.get_num_threads() == 2
 
 
 def test_the_measurement_leaves_the_thread_count_and_answers(default_threads, openmp):
@@ -215,8 +219,23 @@ def test_an_exception_during_training_restores_the_threads(default_threads, open
 @pytest.mark.parametrize("name", ["AutoencoderTransformer", "VAETransformer"])
 def test_inference_on_small_data_runs_on_one_thread(default_threads, openmp, monkeypatch, name):
     estimator = fit(make(name))
+    calls = measured(monkeypatch, False)
     seen = record_threads(monkeypatch, estimator)
     estimator.inverse_transform(estimator.transform(X))
     estimator.score(X)
     assert seen and set(seen) == {1}
+    assert not calls  # small chunks: no measurement
+    assert torch.get_num_threads() == 2
+
+
+@pytest.mark.parametrize("one_thread_as_fast, expected", [(True, 1), (False, 2)])
+def test_inference_on_large_chunks_follows_the_measurement(
+    default_threads, openmp, monkeypatch, one_thread_as_fast, expected
+):
+    estimator = fit(make("AutoencoderTransformer"))
+    monkeypatch.setattr(skvae_threads, "SMALL_STEP", 1)  # every chunk counts as large
+    calls = measured(monkeypatch, one_thread_as_fast)
+    seen = record_threads(monkeypatch, estimator)
+    estimator.transform(X)
+    assert calls and seen and set(seen) == {expected}
     assert torch.get_num_threads() == 2

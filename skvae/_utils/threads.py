@@ -1,16 +1,13 @@
 """Threads of a network's computations: how many CPU threads torch uses to train and infer.
 
 The one place where skvae chooses a thread count. A step of a small network on
-a small batch gains little from more threads on a quiet machine, and loses ten
-times or more when other processes hold the cores, as every parallel region
-waits for a descheduled thread; a larger step gains from them on a quiet
-machine (``docs/guide/devices.md`` has the measurements). So on the CPU:
-
-- training measures, before its first step, a matrix product of the step's size
-  at one thread and at torch's count, and trains on one thread unless torch's
-  count is clearly faster (a quiet machine and a step large enough to share);
-- inference runs chunks of fewer than :data:`SMALL_STEP` multiply-adds on one
-  thread (milliseconds each: too short to gain, and no time to measure).
+a small batch gains a little from more threads on a quiet machine, and loses
+several times when other processes hold the cores, as every parallel region
+waits for a descheduled thread (``docs/guide/devices.md`` has the measurements). So on the CPU, a
+step (a training batch, or a chunk of rows at inference) under
+:data:`SMALL_STEP` multiply-adds runs on one thread; a larger one keeps torch's
+count unless a matrix product of its size, timed just before at one thread and
+at torch's count, says the cores are too busy to share.
 
 Unless the program chose a thread count itself: ``OMP_NUM_THREADS`` or
 ``MKL_NUM_THREADS`` in the environment, ``torch.set_num_threads`` or a
@@ -27,13 +24,17 @@ import time
 import torch
 from threadpoolctl import threadpool_limits
 
-# Multiply-adds of one forward pass (rows x weights) below which an inference
-# chunk runs on one thread.
+# Multiply-adds of one forward pass (rows x weights) below which a step runs on one
+# thread without measuring; the default networks on digits (2e7) and on MNIST (1e8)
+# are below it. What a second thread can gain them on a quiet machine is smaller
+# than what it loses on a busy one, and a timing taken before training cannot tell
+# which the next minutes will be.
 SMALL_STEP = 3e8
-# Training steps from this size on keep torch's count without measuring: the
-# measurement would take seconds, and steps this large share well between threads.
-LARGE_STEP = 2e9
-# torch's count must be this much faster than one thread for training to use it.
+# The measurement times a product of the step's size, up to this many multiply-adds
+# (about 10 ms at one thread): contention shows at any size, and a larger product
+# shares between threads at least as well.
+MEASURED_STEP = 2e8
+# torch's count must be this much faster than one thread to be used.
 MARGIN = 1.1
 _REPEATS = 5
 # A measurement is reused this long for steps of the same shape (partial_fit, searches).
@@ -108,37 +109,27 @@ def _policy_applies(device):
     )
 
 
-def training_threads(module, batch_size, device):
-    """A context for the training loop: one CPU thread unless torch's count is clearly faster.
+def threads_for(module, rows, device):
+    """A context for a network's steps over ``rows`` rows: one CPU thread unless it pays to share.
 
     Parameters
     ----------
     module : torch.nn.Module
-        The network being trained.
-    batch_size : int
-        Rows per training step.
+        The network.
+    rows : int
+        Rows per step: the batch size in training, the chunk size in inference.
     device : torch.device
-        Where it trains; only the CPU is limited.
+        Where it computes; only the CPU is limited.
 
     Returns
     -------
     context : context manager
         ``threadpoolctl.threadpool_limits(1, "openmp")`` (torch's pool) when the
-        policy applies, else a context that changes nothing.
+        policy applies and chooses one thread, else a context that changes nothing.
     """
     if not _policy_applies(device):
         return contextlib.nullcontext()
-    size = step_size(module, batch_size)
-    if size >= LARGE_STEP or not one_thread_is_as_fast(size, batch_size):
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="openmp")
-
-
-def inference_threads(module, rows, device):
-    """A context for inference over chunks of ``rows`` rows: one CPU thread for small chunks.
-
-    Parameters and return value as :func:`training_threads`.
-    """
-    if not _policy_applies(device) or step_size(module, rows) >= SMALL_STEP:
+    size = step_size(module, rows)
+    if size >= SMALL_STEP and not one_thread_is_as_fast(min(size, MEASURED_STEP), rows):
         return contextlib.nullcontext()
     return threadpool_limits(limits=1, user_api="openmp")

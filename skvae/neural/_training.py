@@ -11,7 +11,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .._utils.denormals import cpu_fast_math
-from .._utils.threads import training_threads
+from .._utils.threads import threads_for
 
 # Rows on which the loss before training is measured when there is no validation
 # set: a stable estimate, and a fraction of an epoch on large X.
@@ -343,7 +343,7 @@ def train(
         return loss
 
     try:
-        with cpu_fast_math(X.device), training_threads(module, batch_size, X.device):
+        with cpu_fast_math(X.device), threads_for(module, batch_size, X.device):
             if X_val is None:
                 # Evenly spaced rows: no draw from the generator, so the batch order
                 # is the same as a loop without this measurement would take.
