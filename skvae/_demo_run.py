@@ -174,21 +174,21 @@ class Demo:
     def print_table(self, rows, distance, quality, floor, X_test, n):
         header = (
             f"{'model':<15} {'fit s':>6} {'test MSE':>9} {'score':>8} "
-            f"{'FD sample':>12} {'FD N(0, I)':>12} {'FD midpoint':>12}"
+            f"{'FD sample':>14} {'FD N(0, I)':>14} {'FD midpoint':>14}"
         )
         print()
         print(header)
         print("-" * len(header))
         for name, secs, mse, score in rows:
             print(
-                f"{name:<15} {secs:>6.1f} {mse:>9.4f} {score:>8.1f} {distance[name, 'sample']:>12}"
-                f" {distance[name, 'N(0, I)']:>12} {distance[name, 'midpoint']:>12}"
+                f"{name:<15} {secs:>6.1f} {mse:>9.4f} {score:>8.1f} {distance[name, 'sample']:>14}"
+                f" {distance[name, 'N(0, I)']:>14} {distance[name, 'midpoint']:>14}"
             )
         pixels = summarise([quality.distance(pixel_midpoints(X_test, n, s)) for s in DRAW_SEEDS])
         blank = " " * 35  # the empty fit s, test MSE and score columns
-        print(f"{'real digits':<15}{blank}{floor:>12}")
-        print(f"{'mean digit':<15}{blank}{quality.mean_image():>12.2f}")
-        print(f"{'pixel average':<15}{blank}{'':>12} {'':>12} {pixels:>12}")
+        print(f"{'real digits':<15}{blank}{floor:>14}")
+        print(f"{'mean digit':<15}{blank}{quality.mean_image():>14.2f}")
+        print(f"{'pixel average':<15}{blank}{'':>14} {'':>14} {pixels:>14}")
         print()
         print("test MSE: mean squared error of held-out reconstructions, per pixel.")
         print("score: mean over held-out rows, in nats; each model's own quantity:")
