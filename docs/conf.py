@@ -35,6 +35,7 @@ version = release
 
 extensions = [
     "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
     "sphinx.ext.mathjax",
     "numpydoc",
     "myst_parser",
@@ -44,11 +45,29 @@ extensions = [
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 root_doc = "index"
-exclude_patterns = ["_build", "_generated", "examples/README.rst", "**.ipynb_checkpoints"]
+# sg_execution_times.rst: left in the tree by builds that wrote the gallery's
+# timing page (it loads a table script from a CDN).
+exclude_patterns = [
+    "_build",
+    "_generated",
+    "examples/README.rst",
+    "**.ipynb_checkpoints",
+    "sg_execution_times.rst",
+    "auto_examples/sg_execution_times.rst",
+]
 # The gallery's configuration holds a function, which Sphinx cannot pickle.
 suppress_warnings = ["config.cache"]
 # No intersphinx: the build must not reach the network. References to numpy,
 # scikit-learn or torch objects are written as plain literals.
+# Text stays as typed: no "--" turned into an en dash, so a command written in
+# prose ("run.py --quick") still copies and runs.
+smartquotes = False
+
+# -- math ---------------------------------------------------------------------
+# MathJax 3.2.2 is served from the built site (docs/_static/mathjax: the
+# tex-chtml bundle, its fonts and its Apache-2.0 licence), so formulas render
+# with no network at view time as at build time.
+mathjax_path = "mathjax/tex-chtml.js"
 
 # -- MyST ---------------------------------------------------------------------
 myst_enable_extensions = ["dollarmath", "colon_fence"]
@@ -57,6 +76,9 @@ myst_heading_anchors = 3
 # -- autodoc and numpydoc -----------------------------------------------------
 autodoc_default_options = {"members": True, "inherited-members": True, "member-order": "groupwise"}
 autodoc_typehints = "none"
+# One page per class: the page's table of contents lists "score_samples()",
+# not "VAETransformer.score_samples()" cut to the sidebar's width.
+toc_object_entries_show_parents = "hide"
 # numpydoc lists the Attributes section of each class; methods come from
 # autodoc's ``:members:`` (inherited ones included), so numpydoc's own member
 # tables are off to avoid listing each method twice.
@@ -127,6 +149,9 @@ sphinx_gallery_conf = {
     "within_subsection_order": "FileNameSortKey",
     "matplotlib_animations": False,
     "plot_gallery": "True",
+    # The computation-times page loads its table script from a CDN; the docs
+    # are read offline.
+    "write_computation_times": False,
 }
 
 # -- matplotlib plot directive (figures of the user guide) --------------------
@@ -152,7 +177,10 @@ html_theme_options = {
     "footer_start": ["copyright"],
     "footer_end": [],
 }
-html_static_path = []
+html_static_path = ["_static"]
+html_css_files = ["skvae.css"]
+# The results page's tables are wide, and it has no section navigation to show.
+html_sidebars = {"results": []}
 html_show_sourcelink = False
 
 # -- generated pages --------------------------------------------------------------

@@ -13,27 +13,74 @@ A results file is a JSON object; these keys are rendered when present:
 - ``meta`` (object): date, machine, versions, threads..., as a two-column table;
 - ``tables`` (list of ``{"title": str, "rows": [object, ...]}``) or ``rows``
   (one list of objects): each list of rows a table whose columns are the keys
-  of the rows, in first-seen order.
+  of the rows, in first-seen order (a table of more than 8 columns and at
+  least twice as many columns as rows is shown turned: a line per column).
+
+Text from the files is shown as a reader can use it: a command (a cell that
+starts with ``python``) and a command-line option (``--quick``) in a prose
+text are set as code, and a path on the machine that ran a benchmark is
+reduced to its last part (``/home/me/data/mnist.npz`` to ``mnist.npz``),
+which means something on any other machine.
 """
 
 import json
 import re
 from pathlib import Path
 
+# What a section says about where its figures come from, beyond its file.
+SECTION_NOTES = {
+    "bench_article": (
+        "The article is J. Rocca and B. Rocca, *Understanding Variational Autoencoders (VAEs)*"
+        " (Towards Data Science, 2019), whose argument (PCA, then autoencoders, then the VAE)"
+        " the user guide follows; the published figures beside skvae's are Hinton and"
+        " Salakhutdinov's (2006, *Science* 313:504)."
+    ),
+}
+
+# An absolute path or one that climbs out of the repository ("../data/x.npz");
+# not a URL ("https://...") nor a fraction ("1/2").
+_LOCAL_PATH = re.compile(r"(?<![\w.:/`])(?:/|\.\./)(?:[\w.+-]+/)*([\w.+-]+)/?")
+# A command-line option in prose, not already inside a code span.
+_OPTION = re.compile(r"(?<![\w`-])(--[a-z][\w-]*)")
+
+
+def _local_paths(text):
+    # A file keeps its name; a folder (no extension) its name and a slash.
+    return _LOCAL_PATH.sub(lambda m: m.group(1) + ("" if "." in m.group(1) else "/"), text)
+
+
+def _prose(text):
+    """A description as Markdown: options as code, machine-local paths shortened."""
+    parts = str(text).split("`")
+    for i in range(0, len(parts), 2):  # the even parts are outside code spans
+        parts[i] = _OPTION.sub(r"`\1`", _local_paths(parts[i]))
+    return "`".join(parts)
+
 
 def _cell(value):
     if isinstance(value, float):
         return f"{value:.4g}"
-    return str(value).replace("|", "\\|").replace("\n", " ")
+    text = _local_paths(str(value)).replace("\n", " ")
+    if re.match(r"python3? \S", text):  # a command: code, so it copies as typed
+        return f"`{text}`"
+    return _prose(text).replace("|", "\\|")
 
 
 def _table(rows):
     columns = []
     for row in rows:
         columns += [key for key in row if key not in columns]
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    for row in rows:
-        lines.append("| " + " | ".join(_cell(row.get(key, "")) for key in columns) + " |")
+    cells = [[_cell(row.get(key, "")) for key in columns] for row in rows]
+    header = [_cell(key) for key in columns]
+    if len(columns) > 8 and len(columns) >= 2 * len(rows):
+        # Few rows of many columns: shown turned, one line per column, so
+        # that it fits the page's width; the first column names the rows.
+        header, cells = (
+            [header[0]] + [row[0] for row in cells],
+            [[name] + [row[j] for row in cells] for j, name in enumerate(header) if j],
+        )
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in cells]
     return "\n".join(lines)
 
 
@@ -47,8 +94,10 @@ def _section(path, page_dir, headings):
         heading = f"{heading} ({path.stem})"
     headings.add(heading)
     parts = [f"## {heading}", "", f"From `{path.name}`.", ""]
+    if path.stem in SECTION_NOTES:
+        parts += [SECTION_NOTES[path.stem], ""]
     if data.get("description"):
-        parts += [str(data["description"]), ""]
+        parts += [_prose(data["description"]), ""]
     if isinstance(data.get("meta"), dict):
         parts += [_table([{"": k, "value": v} for k, v in data["meta"].items()]), ""]
     tables = list(data.get("tables", []))
@@ -57,7 +106,7 @@ def _section(path, page_dir, headings):
     for table in tables:
         rows = [r for r in table.get("rows", []) if isinstance(r, dict)]
         if table.get("title"):
-            parts += [f"**{table['title']}**", ""]
+            parts += [f"**{_prose(table['title'])}**", ""]
         if rows:
             parts += [_table(rows), ""]
     for image in sorted(path.parent.glob(f"{path.stem}*.png")):

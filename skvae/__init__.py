@@ -2,9 +2,12 @@
 
 import importlib
 
-from . import _compat  # noqa: F401  (pickles of skvae 0.2 name its old module paths)
+from . import _compat
 
 __version__ = "0.3.0.dev0"
+
+# Pickles written by skvae 0.2 name its old module paths.
+_compat.install()
 
 __all__ = [
     "AutoencoderTransformer",
@@ -12,6 +15,7 @@ __all__ = [
     "PCA",
     "VAETransformer",
     "__version__",
+    "load",
     "sample_pipeline",
 ]
 
@@ -22,6 +26,7 @@ _HOMES = {
     "DivergenceWarning": ".exceptions",
     "PCA": ".decomposition",
     "VAETransformer": ".neural",
+    "load": "._persistence",
     "sample_pipeline": "._sampling",
 }
 

@@ -2,9 +2,9 @@
 
 A pickle names the module of each class it holds: an estimator pickled by
 skvae 0.2 names ``skvae._pca``, ``skvae._autoencoder`` or ``skvae._vae``, and
-the network inside it ``skvae._modules``. Those names stay importable as
-aliases of the modules' new homes, so such pickles still load. The aliases are
-resolved when first imported, so that importing skvae does not load torch.
+the network inside it ``skvae._modules``. Importing one of those names gives
+the module's new home, so such pickles still find their classes. The finder
+answers for these four names only, and imports nothing until one is asked for.
 """
 
 import importlib
@@ -20,20 +20,20 @@ OLD_NAMES = {
 }
 
 
-class _OldNames(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """Imports an old module name as the module at its new home (the same module object)."""
-
+class _Alias(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     def find_spec(self, name, path=None, target=None):
-        if name in OLD_NAMES:
-            return importlib.util.spec_from_loader(name, self)
-        return None
+        if name not in OLD_NAMES:
+            return None
+        return importlib.util.spec_from_loader(name, self)
 
     def create_module(self, spec):
         return importlib.import_module(OLD_NAMES[spec.name])
 
     def exec_module(self, module):
-        pass  # the new home's module is already executed
+        pass  # the new module is already executed
 
 
-if not any(isinstance(finder, _OldNames) for finder in sys.meta_path):
-    sys.meta_path.append(_OldNames())
+def install():
+    """Put the finder on ``sys.meta_path`` once (importing skvae twice adds none)."""
+    if not any(isinstance(finder, _Alias) for finder in sys.meta_path):
+        sys.meta_path.append(_Alias())

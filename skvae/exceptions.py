@@ -2,7 +2,7 @@
 
 from sklearn.exceptions import ConvergenceWarning
 
-__all__ = ["DivergenceWarning", "PosteriorCollapseWarning"]
+__all__ = ["DivergenceWarning", "InconsistentVersionWarning", "PosteriorCollapseWarning"]
 
 
 class DivergenceWarning(ConvergenceWarning):
@@ -26,3 +26,33 @@ class PosteriorCollapseWarning(UserWarning):
     units is active (``n_active_units_ == 0``): every sample is then encoded to
     nearly the same code, so ``transform`` carries no information about X.
     """
+
+
+class InconsistentVersionWarning(UserWarning):
+    """Raised when an estimator is loaded by another skvae version than saved it.
+
+    As scikit-learn's warning of that name, for skvae's version: the estimator
+    may load and work, or behave differently; fit it again with this version to
+    be sure. Raised by unpickling and by :func:`skvae.load`.
+
+    Attributes
+    ----------
+    estimator_name : str
+        The estimator's class name.
+    current_version : str
+        This skvae's version.
+    original_version : str or None
+        The version that saved it; None for pickles that record none.
+    """
+
+    def __init__(self, *, estimator_name, current_version, original_version):
+        self.estimator_name = estimator_name
+        self.current_version = current_version
+        self.original_version = original_version
+
+    def __str__(self):
+        return (
+            f"This {self.estimator_name} was saved by skvae {self.original_version} and is "
+            f"loaded by skvae {self.current_version}. It may not work, or give other "
+            "results: fit it again with this version to be sure."
+        )

@@ -277,3 +277,63 @@ def test_same_seed_gives_the_same_partial_fits(X):
     for a, b in zip(first, again):
         np.testing.assert_array_equal(a, b)
     assert not np.allclose(first[0], other[0])
+
+
+class _DropoutTrunk(torch.nn.Module):
+    """An encoder that draws from torch's global RNG in training (nn.Dropout)."""
+
+    def __init__(self):
+        super().__init__()
+        self.layers = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Dropout(0.5))
+
+    def forward(self, x):
+        return self.layers(x)
+
+
+@pytest.mark.parametrize("Est", [AutoencoderTransformer, VAETransformer])
+def test_a_users_dropout_is_seeded_by_random_state_and_the_global_rng_untouched(Est, X):
+    def fit_under_global_seed(global_seed):
+        torch.manual_seed(global_seed)
+        est = fit_briefly(Est(**{**SMALL, "encoder": _DropoutTrunk}), X)
+        return est.transform(X), torch.rand(3)  # the global RNG's next draw after fit
+
+    codes, after = fit_under_global_seed(1)
+    codes_again, _ = fit_under_global_seed(2)
+    np.testing.assert_array_equal(codes, codes_again)  # whatever the global seed
+    torch.manual_seed(1)
+    torch.testing.assert_close(after, torch.rand(3), rtol=0, atol=0)  # as if fit never ran
+
+
+# ------------------------------------------------------------- reproducer 8, the inputs
+def test_rows_with_negative_strides_are_accepted(fitted, X):
+    one = X[:1][::-1]  # a one-row view whose row stride is negative
+    np.testing.assert_array_equal(fitted.transform(one), fitted.transform(X[:1]))
+    # The network's float32 kernels may round a row differently beside other rows.
+    np.testing.assert_allclose(
+        fitted.score_samples(X[::-1]), fitted.score_samples(X)[::-1], rtol=1e-6
+    )
+
+
+class _BuggyTrunk(torch.nn.Module):
+    def forward(self, x):
+        return undefined_name(x)  # noqa: F821
+
+
+def test_a_bug_in_a_users_forward_is_reported_as_itself(X):
+    with pytest.raises(NameError, match="undefined_name"):
+        AutoencoderTransformer(**{**SMALL, "encoder": _BuggyTrunk}).fit(X)
+
+
+def test_out_of_memory_suggests_a_smaller_batch(X, monkeypatch):
+    def exhausted(self, *args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(torch.optim.Adam, "step", exhausted)
+    ae = AutoencoderTransformer(**SMALL)
+    with pytest.raises(
+        torch.OutOfMemoryError,
+        match=r"AutoencoderTransformer ran out of memory while fitting with batch_size='auto' "
+        r"\(CUDA out of memory\. Tried to allocate 2\.00 GiB\)\. Lower batch_size",
+    ):
+        ae.fit(X)
+    assert not hasattr(ae, "module_")

@@ -31,6 +31,8 @@ ATTRIBUTES = [
 
 
 def assert_agree(actual, desired, dtype):
+    if isinstance(actual, torch.Tensor):  # fitted on tensors: on their device
+        actual = actual.cpu().numpy()
     desired = np.asarray(desired, dtype=np.float64)
     scale = max(np.abs(desired).max(initial=0.0), 1.0)
     tol = TOL[dtype]
@@ -59,8 +61,12 @@ def test_partial_fit_agrees_with_incremental_pca(dtype, n_components, container)
         assert_agree(getattr(ours, name), getattr(ref, name), dtype)
     assert ours.n_components_ == ref.n_components_
     assert ours.n_samples_ == ours.n_samples_seen_ == X.shape[0]
+    # The fitted state follows the first batch: tensors after tensors, numpy after numpy.
+    expected_type = torch.Tensor if container == "tensor" else np.ndarray
     for name in ATTRIBUTES[:-2]:
-        assert getattr(ours, name).dtype == dtype, name
+        attribute = getattr(ours, name)
+        assert isinstance(attribute, expected_type), name
+        assert np.asarray(attribute).dtype == dtype, name
     assert_agree(ours.transform(X), ref.transform(X), dtype)
 
 
@@ -140,13 +146,25 @@ def test_fit_records_the_moments_partial_fit_needs(solver):
 
 def test_partial_fit_errors_read_like_incremental_pca():
     X = data(n_samples=40, n_features=6)
-    with pytest.raises(ValueError, match="n_components=7 invalid for n_features=6"):
+    # IncrementalPCA's own words, with the class name.
+    match = (
+        "n_components=7 invalid for n_features=6, need more rows than columns for PCA processing"
+    )
+    with pytest.raises(ValueError, match=match):
         PCA(7).partial_fit(X)
-    with pytest.raises(ValueError, match="must be less or equal to the batch number of samples 4"):
+    match = (
+        "n_components=5 must be less or equal to the batch number of samples 4 for the "
+        "first partial_fit call."
+    )
+    with pytest.raises(ValueError, match=match):
         PCA(5).partial_fit(X[:4])
     with pytest.raises(ValueError, match="Number of components has changed from 6 to 3"):
         PCA().partial_fit(X).set_params(n_components=3).partial_fit(X)
-    with pytest.raises(TypeError, match="does not support sparse input"):
+    match = (
+        "PCA.partial_fit does not support sparse input. Either convert data to dense "
+        "or use PCA.fit to do so in batches."
+    )
+    with pytest.raises(TypeError, match=re.escape(match)):
         PCA(2).partial_fit(sp.csr_matrix(X))
     for bad in [0.9, "mle"]:
         with pytest.raises(ValueError, match=re.escape(f"n_components={bad!r}")):
@@ -285,6 +303,7 @@ def test_streaming_and_partial_fit_on_an_accelerator_agree_with_the_cpu(small_bl
         ours.partial_fit(torch.from_numpy(batch).to(device))
         ref.partial_fit(batch)
     assert ours.device_.type == device
+    assert ours.components_.device.type == device  # the state of tensors stays there
     assert_agree(ours.components_, ref.components_, np.float32)
     Y = ours.transform(torch.from_numpy(X).to(device))
     assert Y.device.type == device

@@ -4,6 +4,7 @@ import copy
 import functools
 import math
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -346,3 +347,98 @@ def test_failure_inside_a_bfloat16_step_leaves_float32_starting_weights():
     for name, value in module.state_dict().items():
         assert value.dtype == torch.float32
         torch.testing.assert_close(value, start[name], rtol=0, atol=0)
+
+
+# ------------------------------------------------------- schedules and clipping
+def lr_per_epoch(**params):
+    """The optimizer's learning rate during each epoch of a small autoencoder fit."""
+    rates = []
+
+    def read(estimator, epoch, measures):
+        rates.append(estimator.optimizer_.param_groups[0]["lr"])
+
+    X = np.random.default_rng(0).random((100, 6))
+    params = {**dict(n_components=2, hidden_layer_sizes=(8,), max_iter=5, random_state=0), **params}
+    est = AutoencoderTransformer(callbacks=[read], **params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X)
+    return rates, est
+
+
+def test_the_constant_schedule_keeps_the_learning_rate():
+    rates, est = lr_per_epoch(learning_rate=0.01)
+    assert est.learning_rate_schedule == "constant"
+    assert rates == [0.01] * 5
+
+
+def halve(epoch):
+    return 0.5**epoch
+
+
+def test_a_callable_schedule_sets_each_epochs_rate_counting_over_continued_fits():
+    rates, est = lr_per_epoch(learning_rate=0.01, learning_rate_schedule=halve, warm_start=True)
+    assert rates == pytest.approx([0.01 * 0.5**e for e in range(5)], rel=1e-12)
+    rates.clear()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(np.random.default_rng(0).random((100, 6)))
+    assert rates == pytest.approx([0.01 * 0.5**e for e in range(5, 10)], rel=1e-12)
+
+
+def test_the_plateau_schedule_divides_the_rate_by_five_where_training_would_stop():
+    # A tolerance no epoch meets, and n_iter_no_change=1: without the schedule training
+    # stops after epoch 3 (test_stopping_rule_is_sklearns); with it, the rate is divided
+    # there and the count starts again, four times, then training stops.
+    rates, est = lr_per_epoch(
+        learning_rate=0.01,
+        learning_rate_schedule="plateau",
+        tol=1e9,
+        n_iter_no_change=1,
+        max_iter=50,
+    )
+    expected = [0.01] * 3 + [0.002] * 2 + [0.0004] * 2 + [0.00008] * 2 + [0.000016] * 2
+    assert rates == pytest.approx(expected, rel=1e-12)
+    assert est.n_iter_ == 11
+
+
+@pytest.mark.parametrize("factor", [0.0, -1.0, float("nan"), float("inf"), "1", None])
+def test_a_schedule_that_returns_no_positive_factor_is_refused(factor):
+    with pytest.raises(ValueError, match=r"learning_rate_schedule .* at epoch 0"):
+        lr_per_epoch(learning_rate_schedule=lambda epoch: factor)
+
+
+def grad_norm(params):
+    return float(torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params])))
+
+
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+def test_clipping_bounds_the_gradient_norm_of_every_step(precision):
+    norms = {}
+    for clip in (None, 0.5):
+        module, optimizer, X, g = toy()
+        seen = norms[clip] = []
+
+        def record(opt, args, kwargs, seen=seen):
+            seen.append(grad_norm(opt.param_groups[0]["params"]))
+
+        optimizer.register_step_pre_hook(record)
+        run(module, optimizer, X * 100, g, max_grad_norm=clip, precision=precision)
+    assert max(norms[None]) > 10  # steep enough that the clipping acts
+    assert len(norms[0.5]) == 20 and max(norms[0.5]) <= 0.5 * (1 + 1e-5)
+
+
+def test_max_grad_norm_reaches_the_training_steps():
+    norms = []
+
+    def read(estimator, epoch, measures):  # the gradients of the epoch's last step
+        norms.append(grad_norm(list(estimator.module_.parameters())))
+
+    X = np.random.default_rng(0).random((100, 6)) * 100
+    est = AutoencoderTransformer(
+        2, hidden_layer_sizes=(8,), max_iter=3, max_grad_norm=1e-3, callbacks=[read], random_state=0
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X)
+    assert len(norms) == 3 and max(norms) <= 1e-3 * (1 + 1e-5)

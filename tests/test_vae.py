@@ -288,7 +288,7 @@ def test_set_output_pandas(digits):
     "params, match",
     [
         ({"likelihood": "gausian"}, r"'likelihood' parameter.*Did you mean 'gaussian'\?"),
-        ({"noise_variance": 0.0}, r"'noise_variance' parameter.*\(0, inf\).*Got 0.0"),
+        ({"noise_variance": 0.0}, r"'noise_variance' parameter.*\[1e-06, inf\).*Got 0.0"),
         ({"noise_variance": "learn"}, r"Did you mean 'learned'\?"),
         ({"noise_variance": float("inf")}, r"'noise_variance' parameter"),
         ({"beta": -1.0}, r"'beta' parameter.*\[0, inf\).*Got -1.0"),

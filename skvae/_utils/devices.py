@@ -5,13 +5,12 @@ The one module that knows device names: every estimator asks it which
 on a machine that lacks it.
 """
 
+import re
 import warnings
 
 import torch
 
 from .arrays import is_tensor
-
-_DEVICE_KINDS = ("auto", "cpu", "cuda", "mps")
 
 
 def _mps_available():
@@ -28,7 +27,7 @@ def resolve_device(device, estimator_name="estimator"):
     """
     if isinstance(device, torch.device):
         device = str(device)
-    if not isinstance(device, str) or device.split(":")[0] not in _DEVICE_KINDS:
+    if not isinstance(device, str) or not re.fullmatch(r"auto|(cpu|cuda|mps)(:\d+)?", device):
         raise ValueError(
             f"The 'device' parameter of {estimator_name} must be one of "
             f"{{'auto', 'cpu', 'cuda', 'cuda:N', 'mps'}} or a torch.device. "

@@ -4,7 +4,10 @@ Library code never seeds or advances the global numpy or torch RNGs; every
 random stream is a generator seeded from here.
 """
 
+import contextlib
+
 import numpy as np
+import torch
 from sklearn.utils import check_random_state
 
 
@@ -30,3 +33,24 @@ def spawn_seed(seed, *key):
     """
     state = np.random.SeedSequence(seed, spawn_key=key).generate_state(1, np.uint64)
     return int(state[0] >> np.uint64(1))
+
+
+@contextlib.contextmanager
+def forked_global_rng(seed, device):
+    """Run the block with torch's global RNG of the CPU (and of ``device``, a CUDA
+    or MPS device) seeded from ``seed``, and put back after it what was there before.
+
+    What draws from the global RNG inside (``nn.Dropout`` in a user's module, say)
+    is then reproducible from the estimator's seed, and the caller's global
+    streams are neither read nor advanced.
+    """
+    device = torch.device(device)
+    kind = device.type if device.type in ("cuda", "mps") else None
+    index = device.index if device.index is not None else 0
+    with torch.random.fork_rng(devices=[index] if kind else [], device_type=kind or "cuda"):
+        torch.default_generator.manual_seed(seed)
+        if kind == "cuda":
+            torch.cuda.default_generators[index].manual_seed(seed)
+        elif kind == "mps":
+            torch.mps.manual_seed(seed)
+        yield

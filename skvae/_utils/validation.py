@@ -9,6 +9,8 @@ and a misspelt option is answered with the closest valid one.
 """
 
 import difflib
+import math
+import re
 from numbers import Integral, Real
 
 import numpy as np
@@ -16,13 +18,28 @@ import torch
 from sklearn import get_config
 from sklearn.utils import assert_all_finite
 
+try:  # private in scikit-learn: imported only to subclass it
+    from sklearn.utils._param_validation import InvalidParameterError as _SklearnError
+except ImportError:  # pragma: no cover - a scikit-learn that moved it
 
-class InvalidParameterError(ValueError, TypeError):
+    class _SklearnError(ValueError, TypeError):
+        pass
+
+
+class InvalidParameterError(_SklearnError):
     """Raised when an estimator's parameter has the wrong type or value.
 
-    Subclasses both ``ValueError`` and ``TypeError``, as scikit-learn's error does,
-    so code that catches either keeps working.
+    A subclass of scikit-learn's ``InvalidParameterError``, so code that catches
+    scikit-learn's error (``check_param_validation`` among it) catches skvae's;
+    like it, a ``ValueError`` and a ``TypeError``.
     """
+
+
+def _finite(value):
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        return False
 
 
 class Interval:
@@ -38,11 +55,9 @@ class Interval:
     def __call__(self, value):
         if isinstance(value, bool | np.bool_) or not isinstance(value, self.kind):
             return False
-        if (
-            self.kind is Real
-            and not np.isfinite(value)
-            and not (self.left is None or self.right is None)
-        ):
+        # An unbounded side is open, as scikit-learn's: [0, inf) holds no inf, and no
+        # interval holds NaN.
+        if self.kind is Real and not _finite(value):
             return False
         lo_ok = self.left is None or (
             value >= self.left if self.closed in ("both", "left") else value > self.left
@@ -97,11 +112,11 @@ RANDOM_STATE = Constraint(
     ),
     "an int in the range [0, 2**32 - 1], an instance of 'numpy.random.RandomState' or None",
 )
+# 'auto', or a device type with an optional index: what torch.device parses, of the
+# kinds skvae computes on.
+DEVICE_PATTERN = re.compile(r"auto|(cpu|cuda|mps)(:\d+)?")
 DEVICE = Constraint(
-    lambda v: (
-        isinstance(v, torch.device)
-        or (isinstance(v, str) and v.split(":")[0] in ("auto", "cpu", "cuda", "mps"))
-    ),
+    lambda v: isinstance(v, torch.device) or (isinstance(v, str) and DEVICE_PATTERN.fullmatch(v)),
     "a str among {'auto', 'cpu', 'cuda', 'cuda:N', 'mps'} or a torch.device",
 )
 

@@ -17,7 +17,8 @@ from .._utils.arrays import is_streamed as streamed_array
 from .._utils.arrays import to_tensor
 from .._utils.devices import resolve_input_device
 from .._utils.validation import check_params
-from ._linalg import _check_n_components, _svd_flip, _work_dtype, numpy_linalg_errors
+from ._linalg import _check_n_components, _svd_flip, numpy_linalg_errors
+from ._namespace import FittedState, as_numpy, check_same_namespace, other_namespaces
 
 # Entries per streamed block: 2**22 is 32 MiB of float64 (16 MiB of float32),
 # large enough that the BLAS calls of a block run at full speed.
@@ -168,6 +169,7 @@ class IncrementalPCAMixin:
     ``_finish_exact``, ``_finish_truncated``, ``_set_fitted`` and ``_set_moments``.
     """
 
+    @other_namespaces
     def partial_fit(self, X, y=None):
         """Update the model with a batch of samples, as scikit-learn's IncrementalPCA.
 
@@ -196,9 +198,11 @@ class IncrementalPCAMixin:
         check_params(self, self._parameter_constraints)
         name = type(self).__name__
         if sp.issparse(X):
+            # IncrementalPCA's words, which code written for it matches on.
             raise TypeError(
                 f"{name}.partial_fit does not support sparse input. Either convert "
-                f"data to dense or use {name}.fit, which accepts sparse matrices."
+                f"data to dense or use {name}.fit to do so in batches. ({name}.fit "
+                "takes a sparse matrix whole, without densifying it.)"
             )
         n_components = self.n_components
         if n_components is not None and not isinstance(n_components, Integral):
@@ -209,6 +213,8 @@ class IncrementalPCAMixin:
                 "of a PCA fitted on a first batch)."
             )
         first_pass = not hasattr(self, "components_")
+        if not first_pass:
+            check_same_namespace(X, self, "partial_fit")
         X, np_dtype = self._validate(X, reset=first_pass, accept_sparse=False)
         n_samples, n_features = X.shape
         if n_components is None:
@@ -216,7 +222,7 @@ class IncrementalPCAMixin:
         elif n_components > n_features:
             raise ValueError(
                 f"n_components={n_components!r} invalid for n_features={n_features}, need "
-                f"more rows than columns for {name}.partial_fit processing"
+                f"more rows than columns for {name} processing"
             )
         elif n_components > n_samples and first_pass:
             raise ValueError(
@@ -231,10 +237,17 @@ class IncrementalPCAMixin:
             )
         if first_pass:
             self.device_ = resolve_input_device(self.device, X, name)
-        dtype = _work_dtype(self.device_, np_dtype)
-        as_tensor = lambda a, d=dtype: torch.as_tensor(a).to(self.device_, d)  # noqa: E731
+            state = FittedState(torch.is_tensor(X), self.device_, np_dtype)
+        else:
+            # The container of the first batch; the dtype of this one, as IncrementalPCA.
+            fitted = FittedState.of(self)
+            state = FittedState(fitted.tensors, fitted.device, np_dtype, fitted.like)
+        dtype, device = state.dtype, state.device
+        as_tensor = lambda a, d=dtype: torch.as_tensor(  # noqa: E731
+            a if torch.is_tensor(a) else as_numpy(a)
+        ).to(device, d)
         with torch.no_grad(), numpy_linalg_errors():
-            X = to_tensor(X, self.device_, dtype)
+            X = to_tensor(X, device, dtype)
             if first_pass:
                 moments, S, Vt = RunningMoments(), None, None
             else:
@@ -252,15 +265,15 @@ class IncrementalPCAMixin:
         ratio = (S**2).cpu().numpy().astype(np_dtype) / np_dtype.type(total)
         # IncrementalPCA's rule, kept for agreement: no noise when n_components
         # equals this batch's size or n_features.
+        noise = None
         if n_components not in (n_samples, n_features):
-            self.noise_variance_ = np_dtype.type(explained_variance[n_components:].mean())
-        else:
-            self.noise_variance_ = 0.0
+            noise = explained_variance[n_components:].mean()
+        self.noise_variance_ = state.scalar(noise)
         k = n_components
         self._set_fitted(
-            n_total, k, moments.mean, Vt[:k], explained_variance[:k], ratio[:k], S[:k], np_dtype
+            n_total, k, moments.mean, Vt[:k], explained_variance[:k], ratio[:k], S[:k], state
         )
-        self._set_moments(n_total, moments.var.cpu().numpy(), np_dtype)
+        self._set_moments(n_total, moments.var.cpu().numpy(), state)
         return self
 
     def _stream(self, X, rows, reset=False):
@@ -285,7 +298,8 @@ class IncrementalPCAMixin:
         n_samples, n_features = X.shape
         first, np_dtype = self._validate(np.asarray(X[:1]), reset=True)
         self.device_ = resolve_input_device(self.device, first, type(self).__name__)
-        dtype = _work_dtype(self.device_, np_dtype)
+        state = FittedState(False, self.device_, np_dtype)
+        dtype = state.dtype
         solver, n_components = self.svd_solver, self.n_components
         if solver == "auto":
             if n_features <= 4096:
@@ -324,12 +338,12 @@ class IncrementalPCAMixin:
             mean = mean.to(dtype)
             if truncated:
                 total_var = float(moments.var.sum()) * n_samples / (n_samples - 1)
-                self._finish_truncated(n_samples, n_components, mean, S, Vt, total_var, np_dtype)
+                self._finish_truncated(n_samples, n_components, mean, S, Vt, total_var, state)
             else:
                 self._finish_exact(
-                    n_samples, n_components, mean, explained_variance.to(dtype), S, Vt, np_dtype
+                    n_samples, n_components, mean, explained_variance.to(dtype), S, Vt, state
                 )
-        self._set_moments(n_samples, variances, np_dtype)
+        self._set_moments(n_samples, variances, state)
         return self
 
     def _map_streamed(self, method, X):

@@ -8,10 +8,10 @@ import scipy.sparse as sp
 import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils.sparsefuncs import mean_variance_axis
-from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from .._utils.arrays import INFERENCE_ROWS, is_tensor, output_like, to_tensor
-from .._utils.devices import resolve_input_device, restore_device
+from .._persistence import SaveMixin
+from .._utils.arrays import is_tensor, to_tensor
+from .._utils.devices import resolve_input_device
 from .._utils.validation import (
     BOOLEAN,
     DEVICE,
@@ -20,36 +20,36 @@ from .._utils.validation import (
     Interval,
     StrOptions,
     check_params,
-    check_tensor,
 )
-from ._blas import check_finite
 from ._incremental import IncrementalPCAMixin, is_streamed
 from ._linalg import (
-    _arpack_svd,
     _centred,
-    _centred_sparse_operator,
     _check_n_components,
     _column_sum_of_squares,
-    _covariance_eigh,
-    _full_svd,
     _numpy_random_state,
-    _project_array,
-    _project_tensor,
-    _randomized_svd,
     _select_n_components,
     _svd_flip,
-    _torch_generator,
-    _work_dtype,
     numpy_linalg_errors,
 )
+from ._namespace import FittedState, like_input, other_namespaces, pickled, unpickled
 from ._ppca import ProbabilisticPCAMixin
+from ._projection import ProjectionMixin
+from ._solvers import (
+    _arpack_svd,
+    _centred_sparse_operator,
+    _covariance_eigh,
+    _full_svd,
+    _randomized_svd,
+)
 
 _SPARSE_SOLVERS = ("auto", "arpack", "covariance_eigh")
 
 
 class PCA(
+    SaveMixin,
     IncrementalPCAMixin,
     ProbabilisticPCAMixin,
+    ProjectionMixin,
     ClassNamePrefixFeaturesOutMixin,
     TransformerMixin,
     BaseEstimator,
@@ -67,11 +67,21 @@ class PCA(
     never whole (see docs/scaling.md).
 
     It adds :meth:`sample`, which draws from the fitted probabilistic PCA model,
-    and accepts torch tensors: a tensor passed to :meth:`transform`,
-    :meth:`inverse_transform` or :meth:`score_samples` comes back as a tensor
-    on its own device. The kernels follow the container: numpy and scipy input
-    runs numpy/scipy (and torch on CPU memory shared with the array), a tensor
-    runs torch kernels on its device, the CPU included.
+    and takes torch tensors as scikit-learn's array-API estimators do. Fitted
+    on a tensor, every fitted array is a tensor on ``device_`` (numpy input
+    gives numpy arrays), and :meth:`get_covariance`, :meth:`get_precision` and
+    :meth:`sample` answer in that container; float16, bfloat16 and integer
+    tensors are fitted and answered in float64 (float32 on MPS). Data passed to
+    the other methods comes back in its own container. Mixing containers
+    follows scikit-learn: under ``sklearn.set_config(array_api_dispatch=True)``
+    data of another namespace or device than the fit's is refused with a
+    ValueError (move it, or move the model with scikit-learn's
+    ``move_estimator_to``); without dispatch the model meets the data where
+    they are (a tensor on its own device, numpy on the host). The kernels
+    follow the container: numpy and scipy input runs numpy/scipy (and torch on
+    CPU memory shared with the array), a tensor runs torch kernels on its
+    device, the CPU included (with numpy's BLAS and scipy's LAPACK on a CPU
+    tensor's memory where they are faster).
 
     Parameters
     ----------
@@ -120,7 +130,9 @@ class PCA(
 
     random_state : int, RandomState instance or None, default=None
         Seeds the 'arpack' starting vector and the 'randomized' Gaussian test
-        matrix (through a ``torch.Generator``); the global RNGs are not used.
+        matrix, both drawn by a numpy ``RandomState`` as scikit-learn draws
+        them, for arrays and tensors alike: one seed gives scikit-learn's
+        numbers. None draws fresh entropy; the global RNGs are not used.
 
     device : str, torch.device or None, default=None
         Where to compute. None follows the data: numpy and scipy input stays
@@ -133,21 +145,21 @@ class PCA(
 
     Attributes
     ----------
-    components_ : ndarray of shape (n_components, n_features)
+    components_ : ndarray or torch.Tensor of shape (n_components, n_features)
         Principal axes in feature space, sorted by decreasing explained
         variance; the largest-magnitude entry of each is positive.
 
-    explained_variance_ : ndarray of shape (n_components,)
+    explained_variance_ : ndarray or torch.Tensor of shape (n_components,)
         Variance explained by each component (``n_samples - 1`` degrees of
         freedom).
 
-    explained_variance_ratio_ : ndarray of shape (n_components,)
+    explained_variance_ratio_ : ndarray or torch.Tensor of shape (n_components,)
         Fraction of the total variance explained by each component.
 
-    singular_values_ : ndarray of shape (n_components,)
+    singular_values_ : ndarray or torch.Tensor of shape (n_components,)
         Singular values of the centred data for the selected components.
 
-    mean_ : ndarray of shape (n_features,)
+    mean_ : ndarray or torch.Tensor of shape (n_features,)
         Per-feature mean of the training data.
 
     n_components_ : int
@@ -160,13 +172,14 @@ class PCA(
         Number of samples the model has seen: ``n_samples_`` after :meth:`fit`,
         the running total over :meth:`partial_fit` calls.
 
-    var_ : ndarray of shape (n_features,)
+    var_ : ndarray or torch.Tensor of shape (n_features,)
         Per-feature variance of the samples seen (divided by ``n_samples_seen_``,
         as scikit-learn's IncrementalPCA), from which :meth:`partial_fit` continues.
 
-    noise_variance_ : float
+    noise_variance_ : float or torch.Tensor of shape ()
         Noise variance of the probabilistic PCA model (Tipping and Bishop,
-        1999): the mean of the discarded eigenvalues of the covariance.
+        1999): the mean of the discarded eigenvalues of the covariance. A
+        0-d tensor after a fit on a tensor.
 
     n_features_in_ : int
         Number of features seen during ``fit``.
@@ -248,6 +261,7 @@ class PCA(
         self.random_state = random_state
         self.device = device
 
+    @other_namespaces
     def fit(self, X, y=None):
         """Fit the model with X.
 
@@ -269,6 +283,7 @@ class PCA(
         self._fit(X)
         return self
 
+    @other_namespaces
     def fit_transform(self, X, y=None):
         """Fit the model with X and project X on the components.
 
@@ -288,7 +303,7 @@ class PCA(
         if is_streamed(X) and X.shape[0] > 0:
             return self._fit_streamed(X).transform(X)
         U, signs, S, Xv, x_is_centred = self._fit(X, compute_u=True)
-        np_dtype = self.components_.dtype
+        np_dtype = FittedState.of(self).np_dtype
         k = self.n_components_
         with torch.no_grad():
             if U is not None:
@@ -302,29 +317,7 @@ class PCA(
                 return self._transform_array(Xv, centred=x_is_centred)
             else:
                 Y = self._transform_tensor(Xv, centred=x_is_centred)
-        return output_like(Y, X, np_dtype)
-
-    def _validate(self, X, reset, accept_sparse=True, finite=True):
-        """Validate X; return it (numpy, scipy sparse or tensor) and its numpy float dtype.
-
-        With ``finite=False`` an array or sparse matrix is not tested for NaN and
-        inf: the caller runs ``check_finite`` (a tensor is always tested).
-        """
-        if is_tensor(X):
-            np_dtype = check_tensor(X, type(self).__name__)
-            validate_data(self, X, reset=reset, skip_check_array=True)
-            return X, np_dtype
-        X = validate_data(
-            self,
-            X,
-            dtype=[np.float64, np.float32],
-            accept_sparse=("csr", "csc") if accept_sparse else False,
-            reset=reset,
-            ensure_all_finite=False,
-        )
-        if finite:
-            check_finite(X, type(self).__name__)  # check_array's test, on every core
-        return X, X.dtype
+        return like_input(Y, X, np_dtype)
 
     def _fit(self, X, compute_u=False):
         """Validate, pick the solver, dispatch; return what fit_transform needs (U if compute_u)."""
@@ -366,16 +359,18 @@ class PCA(
                 # copied once, as scikit-learn does. covariance_eigh never writes to X.
                 X = X.copy()
 
-        dtype = _work_dtype(self.device_, np_dtype)
+        # The fitted state follows the data: tensors on device_ for a tensor, else numpy.
+        state = FittedState(is_tensor(X), self.device_, np_dtype)
+        dtype = state.dtype
         if not sp.issparse(X) and (is_tensor(X) or self.device_.type != "cpu"):
             # The torch kernels; numpy input stays numpy for the numpy/scipy ones.
             X = to_tensor(X, self.device_, dtype)
         with torch.no_grad(), numpy_linalg_errors():
             if solver in ("full", "covariance_eigh"):
-                return self._fit_full(X, n_components, np_dtype, dtype)
-            return self._fit_truncated(X, n_components, np_dtype, dtype, compute_u)
+                return self._fit_full(X, n_components, state)
+            return self._fit_truncated(X, n_components, state, compute_u)
 
-    def _fit_full(self, X, n_components, np_dtype, dtype):
+    def _fit_full(self, X, n_components, state):
         """Exact decomposition by SVD of the centred data or eigh of its covariance."""
         n_samples, n_features = X.shape
         _check_n_components(n_components, n_samples, n_features, self._fit_svd_solver)
@@ -391,24 +386,24 @@ class PCA(
             variances = _column_sum_of_squares(Xv) / n_samples
         else:
             Xv = X
-            mean, explained_variance, S, Vt, variances = _covariance_eigh(Xv, self.device_, dtype)
+            mean, explained_variance, S, Vt, variances = _covariance_eigh(
+                Xv, self.device_, state.dtype
+            )
         signs, Vt = _svd_flip(Vt if is_tensor(X) else Vt.numpy())
-        self._finish_exact(n_samples, n_components, mean, explained_variance, S, Vt, np_dtype)
-        self._set_moments(n_samples, variances, np_dtype)
+        self._finish_exact(n_samples, n_components, mean, explained_variance, S, Vt, state)
+        self._set_moments(n_samples, variances, state)
         return U, signs, S, Xv, x_is_centred
 
-    def _finish_exact(self, n_samples, n_components, mean, explained_variance, S, Vt, np_dtype):
+    def _finish_exact(self, n_samples, n_components, mean, explained_variance, S, Vt, state):
         """Select the components from the whole spectrum and store the fitted attributes."""
         n_features = Vt.shape[1]
-        spectrum = explained_variance.cpu().numpy().astype(np_dtype, copy=False)
+        spectrum = explained_variance.cpu().numpy().astype(state.np_dtype, copy=False)
         ratio = spectrum / spectrum.sum()
         n_components = _select_n_components(n_components, spectrum, ratio, n_samples)
 
         # Maximum-likelihood noise variance of probabilistic PCA (Bishop 2006, eq. 12.46).
-        if n_components < min(n_features, n_samples):
-            self.noise_variance_ = np_dtype.type(spectrum[n_components:].mean())
-        else:
-            self.noise_variance_ = 0.0
+        discarded = n_components < min(n_features, n_samples)
+        self.noise_variance_ = state.scalar(spectrum[n_components:].mean() if discarded else None)
         self._set_fitted(
             n_samples,
             n_components,
@@ -417,10 +412,10 @@ class PCA(
             spectrum[:n_components],
             ratio[:n_components],
             S[:n_components],
-            np_dtype,
+            state,
         )
 
-    def _fit_truncated(self, X, n_components, np_dtype, dtype, compute_u):
+    def _fit_truncated(self, X, n_components, state, compute_u):
         """Truncated decomposition by ARPACK or by the randomized range finder."""
         n_samples, n_features = X.shape
         solver = self._fit_svd_solver
@@ -428,11 +423,11 @@ class PCA(
         x_is_centred = False
         if sp.issparse(X):
             mean_np, var = mean_variance_axis(X, axis=0)
-            mean_np = mean_np.astype(np_dtype, copy=False)
+            mean_np = mean_np.astype(state.np_dtype, copy=False)
             # ddof=1; numpy division: one sample gives NaN with a warning, as in scikit-learn.
             variances = var
             total_var = np.float64(var.sum()) * n_samples / np.float64(n_samples - 1)
-            mean = torch.from_numpy(mean_np).to(self.device_, dtype)
+            mean = torch.from_numpy(mean_np).to(self.device_, state.dtype)
             Xv, operator = X, _centred_sparse_operator(X, mean_np)
         else:
             mean, Xv = _centred(X, copy=self.copy)
@@ -442,166 +437,65 @@ class PCA(
             total_var = np.float64(square_sums.sum()) / np.float64(n_samples - 1)
             operator = None
 
+        random_state = _numpy_random_state(self.random_state)
         if solver == "arpack":
-            v0 = _numpy_random_state(self.random_state).uniform(-1, 1, min(X.shape))
+            v0 = random_state.uniform(-1, 1, min(X.shape))
             A = Xv if operator is None else operator
-            U, S, Vt = _arpack_svd(A, n_components, self.tol, v0, self.device_, dtype)
+            U, S, Vt = _arpack_svd(A, n_components, self.tol, v0, self.device_, state.dtype)
         else:
-            generator = _torch_generator(self.random_state, self.device_)
             U, S, Vt = _randomized_svd(
                 Xv,
                 n_components,
                 self.n_oversamples,
                 self.iterated_power,
                 self.power_iteration_normalizer,
-                generator,
+                random_state,
                 compute_u,
             )
         signs, Vt = _svd_flip(Vt if is_tensor(X) else Vt.cpu().numpy())
-        self._finish_truncated(n_samples, n_components, mean, S, Vt, total_var, np_dtype)
-        self._set_moments(n_samples, variances, np_dtype)
+        self._finish_truncated(n_samples, n_components, mean, S, Vt, total_var, state)
+        self._set_moments(n_samples, variances, state)
         return U, signs, S, Xv, x_is_centred
 
-    def _finish_truncated(self, n_samples, n_components, mean, S, Vt, total_var, np_dtype):
+    def _finish_truncated(self, n_samples, n_components, mean, S, Vt, total_var, state):
         """Store the attributes of a truncated decomposition; ``total_var``: the data's."""
         n_features = Vt.shape[1]
+        np_dtype = state.np_dtype
         explained_variance = (S**2 / (n_samples - 1)).cpu().numpy().astype(np_dtype, copy=False)
         ratio = explained_variance / np_dtype.type(total_var)
+        noise = None
         if n_components < min(n_features, n_samples):
             noise = (total_var - explained_variance.sum()) / (
                 min(n_features, n_samples) - n_components
             )
-            self.noise_variance_ = np_dtype.type(noise)
-        else:
-            self.noise_variance_ = 0.0
-        self._set_fitted(n_samples, n_components, mean, Vt, explained_variance, ratio, S, np_dtype)
+        self.noise_variance_ = state.scalar(noise)
+        self._set_fitted(n_samples, n_components, mean, Vt, explained_variance, ratio, S, state)
 
-    def _set_moments(self, n_samples, variances, np_dtype):
+    def _set_moments(self, n_samples, variances, state):
         """The running statistics that :meth:`partial_fit` continues from."""
         self.n_samples_seen_ = n_samples
-        self.var_ = np.asarray(variances, dtype=np_dtype)
+        self.var_ = state.array(np.asarray(variances))
 
-    def _set_fitted(self, n_samples, n_components, mean, Vt, variance, ratio, S, np_dtype):
-        """Store the fitted attributes as numpy arrays of the input dtype."""
-        as_numpy = lambda t: t.cpu().numpy().astype(np_dtype, copy=True)  # noqa: E731
+    def _set_fitted(self, n_samples, n_components, mean, Vt, variance, ratio, S, state):
+        """Store the fitted attributes in the fitted container (``state``), the input's dtype."""
         self.n_samples_ = n_samples
         self.n_components_ = n_components
-        self.mean_ = as_numpy(mean)
-        self.components_ = as_numpy(Vt)
-        self.explained_variance_ = np.array(variance, dtype=np_dtype)
-        self.explained_variance_ratio_ = np.array(ratio, dtype=np_dtype)
-        self.singular_values_ = as_numpy(S)
+        self.mean_ = state.array(mean)
+        self.components_ = state.array(Vt)
+        self.explained_variance_ = state.array(variance)
+        self.explained_variance_ratio_ = state.array(ratio)
+        self.singular_values_ = state.array(S)
 
-    def _model(self, device, dtype):
-        """The fitted model on ``device``: components (k, p), mean (p,), variance (k,)."""
-        to = lambda a: torch.as_tensor(np.asarray(a)).to(device=device, dtype=dtype)  # noqa: E731
-        return to(self.components_), to(self.mean_), to(self.explained_variance_)
-
-    def _transform_tensor(self, X, centred=False):
-        """Project a (n_samples, n_features) tensor on the components, on its own device."""
-        W, mean, variance = self._model(X.device, X.dtype)
-        return _project_tensor(X, W, None if centred else mean, variance if self.whiten else None)
-
-    def _transform_array(self, X, centred=False, with_total=False):
-        """Project a numpy array or sparse matrix on the components with numpy/scipy."""
-        variance = self.explained_variance_ if self.whiten else None
-        mean = None if centred else self.mean_
-        return _project_array(X, self.components_, mean, variance, with_total)
-
-    def _device_for(self, X):
-        """Where to compute for ``X``: a tensor's own device; for an array, the CPU
-        unless ``device`` asked for an accelerator (then ``device_``)."""
-        if is_tensor(X):
-            return X.device
-        return torch.device("cpu") if self.device is None else self.device_
-
-    def transform(self, X):
-        """Project X on the principal components.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix, torch.Tensor} of shape (n_samples, n_features)
-            New data.
-
-        Returns
-        -------
-        X_new : ndarray or torch.Tensor of shape (n_samples, n_components)
-            Projection of X; a tensor on ``X``'s device when ``X`` is a tensor,
-            computed in ``X``'s float dtype.
-        """
-        check_is_fitted(self)
-        if is_streamed(X) and X.shape[0] > 0:
-            return self._map_streamed(self.transform, X)
-        Xv, np_dtype = self._validate(X, reset=False, finite=False)
-        device = self._device_for(Xv)
-        if sp.issparse(Xv) or (device.type == "cpu" and not is_tensor(Xv)):
-            # numpy input stays numpy, and the same product tests X for NaN and
-            # inf: see _project_array.
-            Y, total = self._transform_array(Xv, with_total=True)
-            check_finite(Xv, type(self).__name__, total)
-            return Y
-        dtype = _work_dtype(device, np_dtype)
-        with torch.no_grad():
-            if is_tensor(Xv):
-                Y = self._transform_tensor(to_tensor(Xv, device, dtype))
-                return output_like(Y, X, np_dtype)
-            # An array bound for an accelerator goes there in chunks, never whole.
-            check_finite(Xv, type(self).__name__)
-            chunks = range(0, Xv.shape[0], INFERENCE_ROWS)
-            parts = [
-                self._transform_tensor(to_tensor(Xv[i : i + INFERENCE_ROWS], device, dtype))
-                .cpu()
-                .numpy()
-                .astype(np_dtype, copy=False)
-                for i in chunks
-            ]
-        return np.concatenate(parts) if parts else np.empty((0, self.n_components_), np_dtype)
-
-    def inverse_transform(self, X):
-        """Map projected data back to feature space, undoing whitening.
-
-        Parameters
-        ----------
-        X : array-like or torch.Tensor of shape (n_samples, n_components)
-            Data in the component space.
-
-        Returns
-        -------
-        X_original : ndarray or torch.Tensor of shape (n_samples, n_features)
-            ``X @ components_ + mean_`` (components scaled by the square root of
-            the explained variance when ``whiten=True``).
-        """
-        check_is_fitted(self)
-        if is_tensor(X):
-            Xv, np_dtype = X, check_tensor(X, type(self).__name__)
-        else:
-            Xv = check_array(X, input_name="X", dtype=[np.float64, np.float32])
-            np_dtype = Xv.dtype
-        if Xv.shape[1] != self.n_components_:
-            raise ValueError(
-                f"X has {Xv.shape[1]} columns, but PCA has {self.n_components_} components: "
-                f"inverse_transform expects data of shape (n_samples, {self.n_components_}), "
-                "such as the output of transform."
-            )
-        device = self._device_for(Xv)
-        with torch.no_grad():
-            Z = to_tensor(Xv, device, _work_dtype(device, np_dtype))
-            W, mean, variance = self._model(device, Z.dtype)
-            if self.whiten:
-                W = variance.sqrt()[:, None] * W
-            Y = torch.addmm(mean, Z, W)  # mean + Z W: (n_samples, n_features)
-        return output_like(Y, X, np_dtype)
-
-    @property
-    def _n_features_out(self):
-        """Number of transformed output features."""
-        return self.components_.shape[0]
+    def __getstate__(self):
+        return pickled(super().__getstate__())
 
     def __setstate__(self, state):
-        self.__dict__.update(restore_device(dict(state), type(self).__name__))
+        self.__dict__.update(unpickled(dict(state), type(self).__name__))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         tags.input_tags.sparse = self.svd_solver in _SPARSE_SOLVERS
+        # Every solver computes on tensors natively, on their device (sparse input aside).
+        tags.array_api_support = True
         return tags

@@ -11,10 +11,11 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 
 from .._sampling import as_input_container
-from .._utils.arrays import output_like, to_tensor
+from .._utils.arrays import to_tensor
 from .._utils.validation import check_n_samples
 from ._incremental import is_streamed
 from ._linalg import _torch_generator, _work_dtype, numpy_linalg_errors
+from ._namespace import FittedState, check_same_namespace, like_input, other_namespaces
 
 
 def _lowrank_precision(W, g, sigma2):
@@ -72,7 +73,9 @@ class ProbabilisticPCAMixin:
 
     Needs ``components_``, ``explained_variance_``, ``noise_variance_``,
     ``mean_``, ``whiten``, ``device_`` and the estimator's ``_model``,
-    ``_validate`` and ``_device_for``.
+    ``_validate`` and ``_device_for``. The model's own answers (covariance,
+    precision, samples) come in the fitted container: tensors on the fitted
+    device after a fit on tensors, else numpy (see _namespace.py).
     """
 
     def _generative(self, device, dtype, as_sklearn_whitened=True):
@@ -103,24 +106,26 @@ class ProbabilisticPCAMixin:
 
         Returns
         -------
-        cov : ndarray of shape (n_features, n_features)
-            Estimated covariance of the data.
+        cov : ndarray or torch.Tensor of shape (n_features, n_features)
+            Estimated covariance of the data; a tensor on the fitted device
+            when the model was fitted on tensors.
         """
         check_is_fitted(self)
-        np_dtype = self.components_.dtype
+        state = FittedState.of(self)
         with torch.no_grad():
-            W, g, sigma2, _ = self._generative(self.device_, _work_dtype(self.device_, np_dtype))
+            W, g, sigma2, _ = self._generative(state.device, state.dtype)
             cov = (W.T * g) @ W
             cov.diagonal().add_(sigma2)
-        return cov.cpu().numpy().astype(np_dtype, copy=False)
+        return state.wrap(cov)
 
     def get_precision(self):
         """Inverse of :meth:`get_covariance`, by the matrix inversion lemma.
 
         Returns
         -------
-        precision : ndarray of shape (n_features, n_features)
-            Estimated precision of the data.
+        precision : ndarray or torch.Tensor of shape (n_features, n_features)
+            Estimated precision of the data, in the container of
+            :meth:`get_covariance`.
 
         Raises
         ------
@@ -128,12 +133,13 @@ class ProbabilisticPCAMixin:
             When the model has no noise and its covariance is singular.
         """
         check_is_fitted(self)
-        np_dtype = self.components_.dtype
+        state = FittedState.of(self)
         with torch.no_grad(), numpy_linalg_errors():
-            W, g, sigma2, _ = self._generative(self.device_, _work_dtype(self.device_, np_dtype))
+            W, g, sigma2, _ = self._generative(state.device, state.dtype)
             precision = _lowrank_precision(W, g, sigma2)
-        return precision.cpu().numpy().astype(np_dtype, copy=False)
+        return state.wrap(precision)
 
+    @other_namespaces
     def score_samples(self, X):
         """Log-likelihood of each sample under the probabilistic PCA model.
 
@@ -157,6 +163,7 @@ class ProbabilisticPCAMixin:
             fitted on a single sample), as in scikit-learn.
         """
         check_is_fitted(self)
+        check_same_namespace(X, self, "score_samples")
         if is_streamed(X) and X.shape[0] > 0:
             return self._map_streamed(self.score_samples, X)
         Xv, np_dtype = self._validate(X, reset=False, accept_sparse=False)
@@ -165,8 +172,9 @@ class ProbabilisticPCAMixin:
             Xt = to_tensor(Xv, device, _work_dtype(device, np_dtype))
             W, g, sigma2, mean = self._generative(device, Xt.dtype)
             ll = _lowrank_log_likelihood(Xt - mean, W, g, sigma2)
-        return output_like(ll, X, np_dtype)
+        return like_input(ll, X, np_dtype)
 
+    @other_namespaces
     def score(self, X, y=None):
         """Average log-likelihood of the samples under the probabilistic PCA model.
 
@@ -200,22 +208,23 @@ class ProbabilisticPCAMixin:
             Number of samples to draw.
 
         random_state : int, RandomState instance or None, default=None
-            Seeds a ``torch.Generator`` on ``device_``; the global RNGs are not used.
+            Seeds a ``torch.Generator`` on the device the model computes on;
+            the global RNGs are not used.
 
         Returns
         -------
-        X : ndarray or DataFrame of shape (n_samples, n_features)
-            Samples, in the dtype of the training data; a DataFrame with the
-            training data's feature names under ``set_output(transform="pandas")``.
+        X : ndarray, DataFrame or torch.Tensor of shape (n_samples, n_features)
+            Samples, in the dtype of the training data; a tensor on the
+            fitted device when the model was fitted on tensors; a DataFrame with
+            the training data's feature names under ``set_output(transform="pandas")``.
         """
         check_is_fitted(self)
         check_n_samples(n_samples)
-        np_dtype = self.components_.dtype
-        device = self.device_
+        state = FittedState.of(self)
         with torch.no_grad():
             W, g, sigma2, mean = self._generative(
-                device, _work_dtype(device, np_dtype), as_sklearn_whitened=False
+                state.device, state.dtype, as_sklearn_whitened=False
             )
-            generator = _torch_generator(random_state, device)
+            generator = _torch_generator(random_state, state.device)
             X = _lowrank_sample(W, g, sigma2, mean, n_samples, generator)
-        return as_input_container(X.cpu().numpy().astype(np_dtype, copy=False), self)
+        return as_input_container(state.wrap(X), self)

@@ -8,7 +8,7 @@ from torch.nn import functional as F
 
 from .._utils.arrays import SCORE_ELEMENTS
 from .._utils.validation import MIN_NOISE_VARIANCE
-from ._base import BaseNeuralTransformer, fit_statistic
+from ._base import STATISTICS_BLOCK, BaseNeuralTransformer
 from ._modules import Autoencoder, materialize
 from ._networks import build_network
 from ._training import squared_spread
@@ -136,9 +136,51 @@ class AutoencoderTransformer(BaseNeuralTransformer):
         reductions of the loss stay float32, and inference (``transform``, scores,
         ``sample``) is float32 or better, with outputs in X's dtype. It may change
         between ``warm_start`` fits.
+    learning_rate_schedule : {'constant', 'plateau'} or callable, default='constant'
+        The learning rate of each epoch. 'constant' keeps ``learning_rate``.
+        'plateau' divides the rate by 5 where the stopping rule would stop
+        (``n_iter_no_change`` epochs without an improvement of ``tol``) and trains
+        on, at most four times, as scikit-learn's MLP does with
+        ``learning_rate='adaptive'``; the rate starts again at ``learning_rate`` in
+        each ``fit``. A callable ``f(epoch) -> factor`` sets the rate of each epoch
+        (counted from 0 over all of the estimator's epochs) to
+        ``learning_rate * f(epoch)``; it must pickle (a module-level function) for
+        the estimator to pickle.
+    max_grad_norm : float, default=None
+        Clip the gradients to this total 2-norm before each step
+        (``torch.nn.utils.clip_grad_norm_``). None does not clip.
+    callbacks : list, default=None
+        Called at the end of every epoch: callables ``f(estimator, epoch,
+        measures)`` or objects with an ``on_epoch_end`` method of that signature,
+        such as :class:`skvae.callbacks.CSVLogger` and
+        :class:`skvae.callbacks.TensorBoard`. ``measures`` is a dict of the
+        epoch's losses, ``learning_rate`` and ``seconds``. A callback that
+        returns True stops training after that epoch, keeping the best epoch's
+        weights. See ``docs/guide/long_fits.md``.
+    checkpoint : str or os.PathLike, default=None
+        A file that ``fit`` writes every ``checkpoint_every`` epochs (and at its
+        last), replacing it atomically: the weights, the optimizer's state, the
+        curves and the random generators' states. A ``fit`` with the same
+        parameters on the same data that finds the file continues from it, with a
+        warning, to the result the uninterrupted fit would have reached (the same
+        bits on the CPU at the same thread count); a file from another fit is
+        refused and left in place. ``partial_fit`` does not write one.
+    checkpoint_every : int or datetime.timedelta, default=1
+        Epochs between two checkpoints, or the time between them (e.g.
+        ``timedelta(minutes=10)``: a checkpoint at the end of the first epoch that
+        ends that long after the last one).
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation and batch order. The same seed, data and
         parameters give identical results on the CPU.
+        Draws from torch's global RNG inside your own modules (``nn.Dropout``) come
+        from a stream seeded from it too, under a forked RNG: the global RNG is left
+        as it was. Identical results also need the same number of torch threads
+        (``torch.get_num_threads()``): matrix kernels may split their sums by
+        thread, so results can differ by float32 rounding (about 1e-7 relative)
+        between thread counts, and so can ``GridSearchCV`` with ``n_jobs=1`` and
+        ``n_jobs=2``, whose workers get fewer threads. Fix the count everywhere for
+        identical results, e.g. ``torch.set_num_threads(1)`` and, around the
+        search, ``joblib.parallel_config(backend="loky", inner_max_num_threads=1)``.
 
     Attributes
     ----------
@@ -173,12 +215,9 @@ class AutoencoderTransformer(BaseNeuralTransformer):
         Mean of the training codes.
     latent_covariance_ : ndarray of shape (n_components, n_components)
         Covariance of the training codes, from which :meth:`sample` draws.
-        These three take a pass of the network over the training data. When fit
-        trained on X's own memory (a float32 array or CPU tensor, or a memmap) the
-        pass is made when one of them is first read (or the estimator pickled)
-        rather than at the end of every fit, and until then the estimator keeps a
-        reference to X, so X modified in place meanwhile changes them; from a copy
-        (float64 or integer X, another device) they are computed in fit.
+        These three are computed at the end of fit, from the fitted network and
+        the training rows (at most 4096 of them, evenly spaced): the estimator
+        keeps no reference to X.
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (n_features,)
@@ -235,6 +274,11 @@ class AutoencoderTransformer(BaseNeuralTransformer):
         verbose=False,
         device="auto",
         precision="float32",
+        learning_rate_schedule="constant",
+        max_grad_norm=None,
+        callbacks=None,
+        checkpoint=None,
+        checkpoint_every=1,
         random_state=None,
     ):
         self.n_components = n_components
@@ -259,7 +303,15 @@ class AutoencoderTransformer(BaseNeuralTransformer):
         self.verbose = verbose
         self.device = device
         self.precision = precision
+        self.learning_rate_schedule = learning_rate_schedule
+        self.max_grad_norm = max_grad_norm
+        self.callbacks = callbacks
+        self.checkpoint = checkpoint
+        self.checkpoint_every = checkpoint_every
         self.random_state = random_state
+
+    # The module class _build_module wraps the encoder trunk and decoder in.
+    _network_class = Autoencoder
 
     def _build_module(self, Xt, generator, mean):
         def make(trunk, width, decoder):
@@ -291,26 +343,16 @@ class AutoencoderTransformer(BaseNeuralTransformer):
     def _decode(self, Z):
         return self.module_.decoder(Z)
 
-    noise_variance_ = fit_statistic()
-    latent_mean_ = fit_statistic()
-    latent_covariance_ = fit_statistic()
-
     def _after_fit(self, Xt, incremental):
-        self._defer_statistics(Xt)
-
-    def _compute_statistics(self, Xt):
         sq_err, codes = 0.0, []
-        for i in range(0, Xt.shape[0], 8192):
-            xb = Xt[i : i + 8192]
+        for xb in Xt.split(STATISTICS_BLOCK):
             zb = self.module_.encoder(xb)  # (batch, n_components)
             sq_err += float(((self.module_.decoder(zb) - xb) ** 2).sum())
             codes.append(zb.to("cpu", torch.float64).numpy())
         Z = np.concatenate(codes)  # (n_samples, n_components)
-        return {
-            "noise_variance_": max(sq_err / Xt.numel(), MIN_NOISE_VARIANCE),
-            "latent_mean_": Z.mean(0),
-            "latent_covariance_": np.atleast_2d(np.cov(Z, rowvar=False, ddof=min(1, len(Z) - 1))),
-        }
+        self.noise_variance_ = max(sq_err / Xt.numel(), MIN_NOISE_VARIANCE)
+        self.latent_mean_ = Z.mean(0)
+        self.latent_covariance_ = np.atleast_2d(np.cov(Z, rowvar=False, ddof=min(1, len(Z) - 1)))
 
     def score_samples(self, X):
         """Gaussian log-likelihood of each sample's reconstruction residual, in nats.

@@ -1,29 +1,26 @@
 """What the neural estimators share: parameters, validation, the fit driver,
-batched inference, the device/dtype round trip, pickling and tags.
+batched inference, the device/dtype round trip and tags (pickling: ``_state``).
 
 Subclasses supply the module, the loss and the encode/decode maps; the training
 itself is :func:`skvae.neural._training.train` for all of them.
 """
 
-import io
+import copy
 import math
 import os
 import sys
 import warnings
 from numbers import Integral, Real
 
-import numpy as np
 import sklearn
 import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import check_array
-from sklearn.utils.validation import validate_data
 
-from .._utils.arrays import is_streamed, is_tensor, tensor_numpy_dtype, to_tensor
+from .._persistence import SaveMixin
 from .._utils.denormals import cpu_fast_math
-from .._utils.devices import resolve_device, restore_device
-from .._utils.seeds import seed_from, spawn_seed
+from .._utils.devices import resolve_device
+from .._utils.seeds import forked_global_rng, seed_from, spawn_seed
 from .._utils.validation import (
     BOOLEAN,
     DEVICE,
@@ -32,19 +29,23 @@ from .._utils.validation import (
     Constraint,
     Interval,
     StrOptions,
-    check_float32_values,
     check_params,
-    check_tensor,
 )
 from ..exceptions import DivergenceWarning
-from ._data import Rows, check_streamed_shape, keeps_dtype, output_dtype, to_float32
+from ._callbacks import CALLBACKS, run_callbacks
+from ._checkpoint import PATH, TIME_INTERVAL, open_checkpoint
+from ._data import split_rows, training_rows
+from ._guards import exclusive, interrupts_deferred, out_of_memory
 from ._inference import InferenceMixin
 from ._modules import ACTIVATIONS
 from ._networks import widest_activation
+from ._progress import progress_label
+from ._schedules import SCHEDULE_FUNCTION, SCHEDULES, Schedule
+from ._state import NetworkStateMixin
 from ._training import PRECISIONS, check_precision, make_adam, train
 
 # The purposes random streams are drawn for; see BaseNeuralTransformer._spawn_seed.
-_SHUFFLE, _NOISE, _INIT, _SCORE, _BINARIZE = range(5)
+_SHUFFLE, _NOISE, _INIT, _SCORE, _BINARIZE, _GLOBAL = range(6)
 
 
 # Frames in these folders are skipped when a warning looks for the user's line.
@@ -66,13 +67,14 @@ def caller_stacklevel():
 
 
 def _is_layer_sizes(value):
+    # A sequence: a generator would be used up by this check.
+    if isinstance(value, str) or not hasattr(value, "__len__"):
+        return False
     try:
         sizes = list(value)
     except TypeError:
         return False
-    return not isinstance(value, str) and all(
-        isinstance(s, Integral) and not isinstance(s, bool) and s >= 1 for s in sizes
-    )
+    return all(isinstance(s, Integral) and not isinstance(s, bool) and s >= 1 for s in sizes)
 
 
 def _is_shape(value):
@@ -83,43 +85,34 @@ def _is_kwargs(value):
     return isinstance(value, dict) and all(isinstance(k, str) for k in value)
 
 
-def _borrows(Xt, X):
-    """Whether the training rows ``Xt`` are ``X``'s own memory rather than a copy."""
-    if isinstance(Xt, Rows):
-        return True  # reads X a chunk at a time
-    if is_tensor(X):
-        return Xt.data_ptr() == X.data_ptr()
-    if isinstance(X, np.ndarray) and Xt.device.type == "cpu" and X.size:
-        return Xt.data_ptr() == X.__array_interface__["data"][0]
-    return False
+# The fitted statistics (what score and sample read besides the network) are
+# computed at the end of fit on at most this many training rows, evenly spaced: a
+# pass whose cost is bounded whatever n_samples, after which nothing of X is kept.
+STATISTICS_ROWS = 4096
+# Rows per block of that pass: blocks of a few thousand rows keep its activations in cache.
+STATISTICS_BLOCK = 1024
 
 
-class fit_statistic:
-    """A fitted attribute computed on first access, from the rows ``fit`` trained on.
+def statistics_rows(Xt):
+    """The training rows the fitted statistics describe.
 
-    A pass of the fitted network over the training data (the autoencoder's code
-    statistics and noise variance, a VAE's learned noise variance) costs a sizeable
-    part of an epoch, which every fit would pay whether the attribute is read or
-    not. When the training rows are the caller's own memory (a float32 array or
-    CPU tensor viewed without a copy, or a memmap read in chunks), the estimator
-    keeps a reference to them instead (as scikit-learn's neighbours estimators keep
-    their X, without a copy) until one of these attributes is read or the
-    estimator is pickled; X modified in place before then changes them. Rows that
-    fit had to copy (a float64 or integer X, another device, the training part of
-    an early-stopping split) are not kept: the statistics are computed at the end
-    of fit and the copy released. Absent before fit, like any fitted attribute.
+    All rows up to :data:`STATISTICS_ROWS`, else that many spread evenly over X
+    (row ``i * n // STATISTICS_ROWS``): a tensor, or for a
+    :class:`~skvae.neural._data.Rows` another one that the pass reads a block at
+    a time, during fit.
     """
+    n = Xt.shape[0]
+    if n <= STATISTICS_ROWS:
+        return Xt
+    index = torch.arange(STATISTICS_ROWS) * n // STATISTICS_ROWS  # increasing row indices
+    if torch.is_tensor(Xt):
+        return Xt.index_select(0, index.to(Xt.device))
+    return Xt.subset(index)
 
-    def __set_name__(self, owner, name):
-        self.name = name
 
-    def __get__(self, estimator, owner=None):
-        if estimator is None:
-            return self
-        return estimator._fit_statistics()[self.name]
-
-
-class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstimator):
+class BaseNeuralTransformer(
+    SaveMixin, NetworkStateMixin, ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstimator
+):
     """Base class of :class:`AutoencoderTransformer` and :class:`VAETransformer`.
 
     Not for direct use. A subclass implements ``_build_module`` (with
@@ -159,6 +152,11 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, InferenceMixin, Bas
         "verbose": [BOOLEAN, Interval(Integral, 0, None)],
         "device": [DEVICE],
         "precision": [StrOptions(PRECISIONS)],
+        "learning_rate_schedule": [StrOptions(SCHEDULES), SCHEDULE_FUNCTION],
+        "max_grad_norm": [NONE, Interval(Real, 0, None, closed="neither")],
+        "callbacks": [NONE, CALLBACKS],
+        "checkpoint": [NONE, PATH],
+        "checkpoint_every": [Interval(Integral, 1, None), TIME_INTERVAL],
         "random_state": [RANDOM_STATE],
     }
     # The parameters the network is built from: continued training cannot change them.
@@ -205,7 +203,9 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, InferenceMixin, Bas
         -----
         The network trains on float32 rows. Memory beyond the model (its
         weights, Adam's two moments and two copies kept to restore the best
-        epoch, about 6 x 4 bytes per parameter), for d features:
+        epoch, about 6 x 4 bytes per parameter; 3 x 4 more when a fitted network
+        continues training, for the copy of its weights and moments that a failed
+        call puts back), for d features:
 
         - a float32 array (or a float32 memmap) on the CPU is viewed, not copied;
         - a float64 or integer array becomes one float32 copy, 4 d bytes per row,
@@ -246,18 +246,41 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, InferenceMixin, Bas
         """Fit, or leave the estimator as it was if anything goes wrong.
 
         Parameters and X are validated before the network is touched. A failure
-        during training restores the attributes, and :func:`~skvae.neural._training.train`
-        puts back the weights that warm_start and partial_fit train in place (the
-        optimizer then restarts from a fresh state). A KeyboardInterrupt after at
-        least one epoch is not a failure: the epochs run are kept, with a warning.
+        at any point (an exception, an interrupt in the first epoch, a warning
+        turned into an error after training) restores the attributes and, for
+        warm_start and partial_fit, which train the network in place, its weights
+        and the optimizer's state. A KeyboardInterrupt after at least one epoch is
+        not a failure: the epochs run are kept, with a warning. One estimator fits
+        in one thread at a time: a second call meanwhile is an error.
         """
-        saved = dict(self.__dict__)
-        try:
-            return self._fit_or_raise(X, incremental)
-        except BaseException:
-            self.__dict__.clear()
-            self.__dict__.update(saved)
-            raise
+        with exclusive(self):
+            saved = dict(self.__dict__)
+            # Continued training changes the network and the optimizer in place: their
+            # values are put back too if the call fails, whenever that happens.
+            in_place = "module_" in saved
+            if in_place:
+                weights = {k: v.detach().clone() for k, v in self.module_.state_dict().items()}
+                moments = copy.deepcopy(self.optimizer_.state_dict())
+            try:
+                return self._fit_or_raise(X, incremental)
+            except BaseException as error:
+                self.__dict__.clear()
+                self.__dict__.update(saved)
+                if in_place:
+                    self.module_.load_state_dict(weights)
+                    self.optimizer_.load_state_dict(moments)
+                if out_of_memory(error):
+                    raise type(error)(self._memory_hint(error)) from error
+                raise
+
+    def _memory_hint(self, error):
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        return (
+            f"{type(self).__name__} ran out of memory while fitting with "
+            f"batch_size={self.batch_size!r} ({first_line}). Lower batch_size (the "
+            "activations of a step grow with it), use a smaller network, or pass X as a "
+            "numpy memmap, which stays on the host and is read a batch at a time."
+        )
 
     def _fit_or_raise(self, X, incremental):
         check_params(self, self._parameter_constraints)
@@ -268,7 +291,7 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, InferenceMixin, Bas
         else:
             self.device_ = resolve_device(self.device, type(self).__name__)
         check_precision(self.precision, self.device_, type(self).__name__)
-        Xt, dtype = self._validate_rows(X, reset=not keep)
+        Xt, dtype = training_rows(self, X, reset=not keep)
         self._check_training_values(Xt)
         # One pass over X for its mean: the network's centring and the reference losses.
         mean = Xt.mean(0)  # (n_features,)
@@ -281,55 +304,70 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, InferenceMixin, Bas
         self._n_fit_calls += 1
         shuffle_gen = torch.Generator().manual_seed(self._spawn_seed(_SHUFFLE, call))
         noise_gen = torch.Generator(device=self.device_).manual_seed(self._spawn_seed(_NOISE, call))
-        if not keep:
-            init_gen = torch.Generator().manual_seed(self._spawn_seed(_INIT, call))
-            self.module_ = self._build_module(Xt, init_gen, mean)
-            self._fitted_architecture = self._architecture()
-            self._widest_activation = widest_activation(
-                self.module_,
-                lambda x: self.module_.decoder(self._encode(x)),
-                Xt.shape[1],
-                self.device_,
-            )
-            self.loss_curve_, self.n_iter_ = [], 0
-            self.loss_parts_ = {}
-        if not (incremental and fitted):
-            self.optimizer_ = make_adam(
-                self.module_.parameters(),
-                lr=self.learning_rate,
-                weight_decay=self.weight_decay,
-                eps=self.epsilon,
-            )
+        with interrupts_deferred():
+            if not keep:
+                init_gen = torch.Generator().manual_seed(self._spawn_seed(_INIT, call))
+                self.module_ = self._build_module(Xt, init_gen, mean)
+                self._fitted_architecture = self._architecture()
+                self._widest_activation = widest_activation(
+                    self.module_,
+                    lambda x: self.module_.decoder(self._encode(x)),
+                    Xt.shape[1],
+                    self.device_,
+                )
+                self.loss_curve_, self.n_iter_ = [], 0
+                self.loss_parts_ = {}
+            if not (incremental and fitted):
+                self.optimizer_ = make_adam(
+                    self.module_.parameters(),
+                    lr=self.learning_rate,
+                    weight_decay=self.weight_decay,
+                    eps=self.epsilon,
+                )
+
+        # partial_fit trains one epoch: pickle the estimator to keep it.
+        name, generators = type(self).__name__, {"shuffle": shuffle_gen, "noise": noise_gen}
+        checkpoint = None if incremental else open_checkpoint(self, Xt, mean, generators)
 
         X_val = None
         early_stopping = self.early_stopping and not incremental
         if early_stopping:
-            Xt, X_val = self._split_validation(Xt, shuffle_gen)
+            Xt, X_val = split_rows(Xt, self.validation_fraction, shuffle_gen)
             mean = Xt.mean(0)  # of the rows trained on
         n = Xt.shape[0]
         batch_size = min(200, n) if self.batch_size == "auto" else min(self.batch_size, n)
         max_iter = 1 if incremental else self.max_iter
 
         null_loss, diverged_above = self._reference_losses(Xt, mean)
-        history = train(
-            self.module_,
-            self._make_loss(noise_gen),
-            self.optimizer_,
-            Xt,
-            generator=shuffle_gen,
-            batch_size=batch_size,
-            max_iter=max_iter,
-            tol=self.tol,
-            n_iter_no_change=self.n_iter_no_change,
-            null_loss=null_loss,
-            diverged_above=diverged_above,
-            X_val=X_val,
-            verbose=bool(self.verbose),
-            desc=type(self).__name__,
-            first_epoch=self.n_iter_,
-            monitor_from=self._monitor_from(),
-            precision=self.precision,
-        )
+        # A user's module that draws from torch's global RNG (nn.Dropout) draws a
+        # stream seeded from random_state; the caller's global RNG is left as it was.
+        with (
+            forked_global_rng(self._spawn_seed(_GLOBAL, call), self.device_),
+            run_callbacks(self, self.callbacks) as on_epoch_end,
+        ):
+            history = train(
+                self.module_,
+                self._make_loss(noise_gen),
+                self.optimizer_,
+                Xt,
+                generator=shuffle_gen,
+                batch_size=batch_size,
+                max_iter=max_iter,
+                tol=self.tol,
+                n_iter_no_change=self.n_iter_no_change,
+                null_loss=null_loss,
+                diverged_above=diverged_above,
+                X_val=X_val,
+                verbose=bool(self.verbose),
+                desc=progress_label(self, Xt.shape[1]),
+                first_epoch=self.n_iter_,
+                monitor_from=self._monitor_from(),
+                precision=self.precision,
+                schedule=Schedule(self.learning_rate_schedule, self.learning_rate, name),
+                max_grad_norm=self.max_grad_norm,
+                on_epoch_end=on_epoch_end,
+                checkpoint=checkpoint,
+            )
         self.loss_curve_ = self.loss_curve_ + history["loss"]
         self.loss_parts_ = {
             name: self.loss_parts_.get(name, []) + values
@@ -348,41 +386,9 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, InferenceMixin, Bas
         finite = [v for v in self.loss_curve_ if math.isfinite(v)]
         self.best_loss_ = None if early_stopping else min(finite, default=math.inf)
         self._warn_about_training(history, incremental)
-        self._borrowed_rows = _borrows(Xt, X)
-        try:
-            with torch.inference_mode(), cpu_fast_math(self.device_):
-                self._after_fit(Xt, incremental)
-        finally:
-            del self._borrowed_rows
+        with torch.inference_mode(), cpu_fast_math(self.device_):
+            self._after_fit(statistics_rows(Xt), incremental)
         return self
-
-    def _defer_statistics(self, Xt, **known):
-        """Keep ``Xt`` for the :class:`fit_statistic` attributes, with those already ``known``.
-
-        Only rows that are the caller's memory are kept; a copy made for training
-        would hold its memory (host or device) until the first read, so from a
-        copy the statistics are computed now.
-        """
-        self._statistics_rows, self._statistics = Xt, known
-        if Xt is not None and not self._borrowed_rows:
-            self._fit_statistics()
-
-    def _fit_statistics(self):
-        """The :class:`fit_statistic` attributes by name, computed on the first call after fit."""
-        rows = self.__dict__.get("_statistics_rows")
-        if rows is not None:
-            self.module_.eval()
-            with torch.inference_mode(), cpu_fast_math(self.device_):
-                computed = self._compute_statistics(rows)
-            self._statistics = {**self._statistics, **computed}
-            self._statistics_rows = None  # the rows are not needed any more
-        if "_statistics" not in self.__dict__:
-            raise AttributeError(f"This {type(self).__name__} instance is not fitted yet.")
-        return self._statistics
-
-    def _compute_statistics(self, Xt):
-        """Hook: the :class:`fit_statistic` attributes of the training rows ``Xt``, as a dict."""
-        return {}
 
     def _spawn_seed(self, purpose, call=0):
         """The seed of the stream for ``purpose`` in fit call ``call``, from the fitted seed.
@@ -413,14 +419,17 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, InferenceMixin, Bas
                 stacklevel=caller_stacklevel(),
             )
         elif history["interrupted"]:
+            kept_loss = history["best_loss"]
+            if 0 < kept <= self._monitor_from():  # a warm-up epoch's weights: its own loss
+                kept_loss = self.loss_curve_[kept - 1]
             warnings.warn(
                 f"{name} training was interrupted after {self.n_iter_} epochs. It keeps "
-                f"{kept_text} (loss {history['best_loss']:.4g}) and is fitted: call fit with "
-                "warm_start=True, or partial_fit, to train further.",
+                f"{kept_text} (loss {kept_loss:.4g}) and is fitted: call fit with "
+                f"warm_start=True, or partial_fit, to train further.{self._resume_note()}",
                 UserWarning,
                 stacklevel=caller_stacklevel(),
             )
-        elif not incremental and not history["converged"]:
+        elif not incremental and not history["converged"] and not history["stopped_by"]:
             warnings.warn(
                 f"{name} stopped after max_iter={self.max_iter} epochs "
                 "without converging. Raise 'max_iter', or 'tol' to stop sooner.",
@@ -461,82 +470,7 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, InferenceMixin, Bas
                     "warm_start=False and fit."
                 )
 
-    def _split_validation(self, Xt, generator):
-        n = Xt.shape[0]
-        n_val = int(round(self.validation_fraction * n))
-        if n_val < 1 or n - n_val < 1:
-            raise ValueError(
-                f"early_stopping=True with validation_fraction={self.validation_fraction} "
-                f"leaves {n_val} validation and {n - n_val} training samples out of n_samples={n}; "
-                "both need at least 1. Raise validation_fraction, pass more samples, "
-                "or set early_stopping=False."
-            )
-        order = torch.randperm(n, generator=generator)
-        if isinstance(Xt, Rows):  # two lazy views, not two copies of X
-            return Xt.subset(order[n_val:]), Xt.subset(order[:n_val])
-        order = order.to(Xt.device)
-        return Xt[order[n_val:]], Xt[order[:n_val]]
-
     # ---------------------------------------------------------- validation
-    def _validate_rows(self, X, reset=False, n_features=None, stream=False):
-        """Check X and return its rows as float32 on ``device_``, with the output dtype.
-
-        ``n_features=None`` checks X against the input space (``n_features_in_``,
-        feature names); an int checks it against that width (the latent space).
-        The rows are a float32 tensor, or, with ``stream=True`` and for memmaps
-        and other sliceable array-likes in any case, a :class:`~skvae.neural._data.Rows`
-        that reads them a chunk at a time (scanned once here when fitting, so
-        that bad values are refused before training). Integer, float32 and
-        float64 arrays become float32 chunk by chunk, never through a float64
-        copy (see ``docs/memory.md``). The dtype is the numpy dtype results come
-        back in: float32 for float32 input, float64 otherwise.
-        """
-        name = type(self).__name__
-        expected = self.n_features_in_ if n_features is None and not reset else n_features
-        if is_tensor(X):
-            check_tensor(X, name, ensure_finite=False)  # checked once converted, below
-            dtype = tensor_numpy_dtype(X)
-            if stream:
-                Xt = Rows(X, self.device_, name)
-            else:
-                Xt = to_tensor(X, self.device_)
-                check_float32_values(X, Xt, name)
-            if reset:
-                self._reset_width_without_names(X)
-        elif is_streamed(X) and not (
-            X.dtype == np.float32 and isinstance(X, np.ndarray) and self.device_.type == "cpu"
-        ):
-            # A float32 memmap on the CPU is viewed by the array path below, not streamed.
-            check_streamed_shape(X, name)
-            dtype = output_dtype(X.dtype)
-            Xt = Rows(X, self.device_, name)
-            if not stream:
-                Xt.scan()
-            if reset:
-                self._reset_width_without_names(X)
-        else:
-            # Integer, float32 and float64 arrays keep their dtype here: the float32
-            # rows are made from them chunk by chunk, below. check_array's test for
-            # NaN and inf is a sum over X, without a copy.
-            allowed = None if keeps_dtype(X) else [np.float64, np.float32]
-            if n_features is None:
-                X = validate_data(self, X, reset=reset, dtype=allowed)
-            else:
-                X = check_array(X, dtype=allowed, estimator=self, input_name="X")
-            dtype = output_dtype(X.dtype)
-            Xt = Rows(X, self.device_, name) if stream else to_float32(X, self.device_, name)
-        if expected is not None and Xt.shape[1] != expected:
-            raise ValueError(
-                f"X has {Xt.shape[1]} features, but {name} is expecting {expected} "
-                "features as input."
-            )
-        return Xt, dtype
-
-    def _reset_width_without_names(self, X):
-        self.n_features_in_ = X.shape[1]
-        if hasattr(self, "feature_names_in_"):
-            del self.feature_names_in_
-
     def _check_training_values(self, Xt):
         """Hook: reject training data the model cannot describe."""
 
@@ -544,35 +478,9 @@ class BaseNeuralTransformer(ClassNamePrefixFeaturesOutMixin, InferenceMixin, Bas
         """Hook: first epoch index the stopping rule looks at (after any warm-up)."""
         return 0
 
-    # ------------------------------------------------------------ pickling
-    _TORCH_STATE = ("module_", "optimizer_")
-
-    def __getstate__(self):
-        if self.__dict__.get("_statistics_rows") is not None:
-            self._fit_statistics()  # computed now: the training rows are not pickled
-        state = dict(super().__getstate__())  # a copy: popping must not touch self
-        torch_state = {k: state.pop(k) for k in self._TORCH_STATE if k in state}
-        if torch_state:
-            # torch.save keeps the optimizer bound to the module's parameters; the
-            # bytes are loaded onto whatever device is present at unpickling time.
-            buffer = io.BytesIO()
-            torch.save(torch_state, buffer)
-            state["_torch_state"] = buffer.getvalue()
-        if "device_" in state:
-            state["device_"] = str(state["device_"])
-        return state
-
-    def __setstate__(self, state):
-        state = dict(state)
-        payload = state.pop("_torch_state", None)
-        # One frame deeper than here: restore_device warns.
-        state = restore_device(state, type(self).__name__, stacklevel=caller_stacklevel() + 1)
-        if payload is not None:
-            loaded = torch.load(
-                io.BytesIO(payload), map_location=state["device_"], weights_only=False
-            )
-            state.update(loaded)
-        super().__setstate__(state)
+    def _resume_note(self):
+        """Hook: what continued training will do next, for the interrupt warning."""
+        return ""
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -1,5 +1,7 @@
-"""Host data to float32 tensors, a chunk at a time.
+"""The one entrance of data into the neural estimators: X to float32 rows.
 
+``fit`` and ``partial_fit`` call :func:`training_rows` once, every fitted method
+calls :func:`inference_input` once; nothing else validates or converts X.
 The neural estimators compute in float32. This module turns the caller's rows
 (a numpy array of any real or integer dtype, a ``numpy.memmap``, an array-like
 that slices such as an HDF5 or zarr dataset, or a tensor) into float32 tensors
@@ -13,9 +15,18 @@ import warnings
 
 import numpy as np
 import torch
+from sklearn.utils import check_array
+from sklearn.utils.validation import validate_data
 
-from .._utils.arrays import INFERENCE_ROWS, INTEGER_KINDS, is_tensor
-from .._utils.validation import check_float32_values
+from .._utils.arrays import (
+    INFERENCE_ROWS,
+    INTEGER_KINDS,
+    is_streamed,
+    is_tensor,
+    tensor_numpy_dtype,
+    to_tensor,
+)
+from .._utils.validation import check_float32_values, check_tensor
 
 # Bytes of the caller's array converted per step: the conversion holds one such
 # chunk (and its float32 image) beside the float32 result.
@@ -78,7 +89,9 @@ def _host_chunk(X, rows):
     """``X[rows]`` as a numpy array (rows: a slice, or sorted indices)."""
     block = np.asarray(X[rows])
     if any(s < 0 for s in block.strides):
-        block = np.ascontiguousarray(block)
+        # A copy: ascontiguousarray keeps a one-row array's negative stride, which
+        # torch.from_numpy refuses.
+        block = block.copy(order="C")
     return block
 
 
@@ -224,3 +237,107 @@ class Rows:
 
     def max(self):
         return torch.tensor(self._statistics()[2])
+
+
+# ----------------------------------------------------------------------------
+# The entrance: every route of X into a neural estimator goes through here once.
+
+
+def training_rows(estimator, X, reset):
+    """X validated for ``fit`` or ``partial_fit``: float32 rows on ``estimator.device_``.
+
+    Returns the rows (a float32 tensor, or a :class:`Rows` for a memmap or an
+    array-like that slices, scanned once so that bad values are refused before
+    training) and the numpy dtype results come back in. ``reset`` (a fresh fit)
+    records ``n_features_in_`` and the feature names; otherwise X is checked
+    against them.
+    """
+    return _rows(estimator, X, reset=reset)
+
+
+def inference_input(estimator, X, n_features=None):
+    """X validated for a fitted estimator's method, read a chunk at a time.
+
+    ``n_features=None`` checks X against the input space (``n_features_in_``,
+    feature names); an int checks it against that width (the latent space).
+    Returns a :class:`Rows` and the numpy dtype results come back in.
+    """
+    return _rows(estimator, X, n_features=n_features, stream=True)
+
+
+def _reset_width_without_names(estimator, X):
+    estimator.n_features_in_ = X.shape[1]
+    if hasattr(estimator, "feature_names_in_"):
+        del estimator.feature_names_in_
+
+
+def _rows(estimator, X, reset=False, n_features=None, stream=False):
+    """Check X and return its rows as float32 on ``device_``, with the output dtype.
+
+    ``n_features=None`` checks X against the input space (``n_features_in_``,
+    feature names); an int checks it against that width (the latent space).
+    The rows are a float32 tensor, or, with ``stream=True`` and for memmaps
+    and other sliceable array-likes in any case, a :class:`~skvae.neural._data.Rows`
+    that reads them a chunk at a time (scanned once here when fitting, so
+    that bad values are refused before training). Integer, float32 and
+    float64 arrays become float32 chunk by chunk, never through a float64
+    copy (see ``docs/memory.md``). The dtype is the numpy dtype results come
+    back in: float32 for float32 input, float64 otherwise.
+    """
+    name = type(estimator).__name__
+    expected = estimator.n_features_in_ if n_features is None and not reset else n_features
+    if is_tensor(X):
+        check_tensor(X, name, ensure_finite=False)  # checked once converted, below
+        dtype = tensor_numpy_dtype(X)
+        if stream:
+            Xt = Rows(X, estimator.device_, name)
+        else:
+            Xt = to_tensor(X, estimator.device_)
+            check_float32_values(X, Xt, name)
+        if reset:
+            _reset_width_without_names(estimator, X)
+    elif is_streamed(X) and not (
+        X.dtype == np.float32 and isinstance(X, np.ndarray) and estimator.device_.type == "cpu"
+    ):
+        # A float32 memmap on the CPU is viewed by the array path below, not streamed.
+        check_streamed_shape(X, name)
+        dtype = output_dtype(X.dtype)
+        Xt = Rows(X, estimator.device_, name)
+        if not stream:
+            Xt.scan()
+        if reset:
+            _reset_width_without_names(estimator, X)
+    else:
+        # Integer, float32 and float64 arrays keep their dtype here: the float32
+        # rows are made from them chunk by chunk, below. check_array's test for
+        # NaN and inf is a sum over X, without a copy.
+        allowed = None if keeps_dtype(X) else [np.float64, np.float32]
+        if n_features is None:
+            X = validate_data(estimator, X, reset=reset, dtype=allowed)
+        else:
+            X = check_array(X, dtype=allowed, estimator=estimator, input_name="X")
+        dtype = output_dtype(X.dtype)
+        Xt = Rows(X, estimator.device_, name) if stream else to_float32(X, estimator.device_, name)
+    if expected is not None and Xt.shape[1] != expected:
+        raise ValueError(
+            f"X has {Xt.shape[1]} features, but {name} is expecting {expected} features as input."
+        )
+    return Xt, dtype
+
+
+def split_rows(Xt, fraction, generator):
+    """Training and validation rows of ``Xt``, a ``fraction`` of them held out at random."""
+    n = Xt.shape[0]
+    n_val = int(round(fraction * n))
+    if n_val < 1 or n - n_val < 1:
+        raise ValueError(
+            f"early_stopping=True with validation_fraction={fraction} "
+            f"leaves {n_val} validation and {n - n_val} training samples out of n_samples={n}; "
+            "both need at least 1. Raise validation_fraction, pass more samples, "
+            "or set early_stopping=False."
+        )
+    order = torch.randperm(n, generator=generator)
+    if isinstance(Xt, Rows):  # two lazy views, not two copies of X
+        return Xt.subset(order[n_val:]), Xt.subset(order[:n_val])
+    order = order.to(Xt.device)
+    return Xt[order[n_val:]], Xt[order[:n_val]]

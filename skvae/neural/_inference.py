@@ -2,7 +2,7 @@
 the scores and sample, over X read a chunk at a time.
 
 :class:`InferenceMixin` holds the public methods; the estimator supplies
-``_validate_rows``, ``_encode``, ``_decode``, ``_score_samples``,
+``_encode``, ``_decode``, ``_score_samples``,
 ``_sample_latent``, ``_generate`` and the fitted state they read.
 """
 
@@ -19,7 +19,7 @@ from .._utils.arrays import INFERENCE_ROWS, is_tensor, output_like, to_numpy
 from .._utils.denormals import cpu_fast_math
 from .._utils.seeds import seed_from
 from .._utils.threads import threads_for
-from ._data import inference_rows
+from ._data import inference_input, inference_rows
 
 
 class InferenceMixin(TransformerMixin):
@@ -41,7 +41,7 @@ class InferenceMixin(TransformerMixin):
         sums n_features terms and leaves float16's range (65504) on ordinary data.
         """
         check_is_fitted(self)
-        rows, dtype = self._validate_rows(X, n_features=n_features, stream=True)
+        rows, dtype = inference_input(self, X, n_features)
         n = rows.shape[0]
         step = inference_rows(max(rows.shape[1], self._widest()))
         self.module_.eval()

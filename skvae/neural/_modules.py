@@ -29,6 +29,23 @@ def mlp(sizes, activation, activate_last=False):
     return nn.Sequential(*layers)
 
 
+def _allocate_on_cpu(layer):
+    """``layer.to_empty(device="cpu", recurse=False)`` without an op on a meta tensor.
+
+    torch runs ops on meta tensors through Python decompositions that import sympy
+    and torch._dynamo on first use, hundreds of modules: an interrupt (Ctrl-C)
+    during that import leaves them half-imported, and every later fit of the
+    process fails. ``torch.empty`` of the same shape needs none of it.
+    """
+    for store in (layer._parameters, layer._buffers):
+        for name, tensor in store.items():
+            if tensor is not None and tensor.is_meta:
+                empty = torch.empty(tensor.shape, dtype=tensor.dtype)
+                if isinstance(tensor, nn.Parameter):
+                    empty = nn.Parameter(empty, requires_grad=tensor.requires_grad)
+                store[name] = empty
+
+
 def materialize(module, generator, device):
     """Allocate ``module``'s meta layers, initialise each its own way, and move it to ``device``.
 
@@ -53,7 +70,7 @@ def materialize(module, generator, device):
                 for name, b in layer.named_buffers(recurse=False)
                 if not b.is_meta
             }
-            layer.to_empty(device="cpu", recurse=False)
+            _allocate_on_cpu(layer)
             for tensor in (*layer.parameters(recurse=False), *layer.buffers(recurse=False)):
                 tensor.zero_()  # to_empty leaves whatever was in memory
             reset = getattr(layer, "reset_parameters", None)

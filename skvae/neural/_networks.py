@@ -105,7 +105,9 @@ def _dry_run(module, batch, role, estimator, expects, shape, generator):
     try:
         with torch.no_grad(), seeded_rng(generator):
             return module(batch)
-    except Exception as error:  # whatever the user's forward raises on a wrong shape
+    # What torch raises on a wrong shape; a NameError, AttributeError or TypeError in
+    # the user's forward is a bug of its own, and propagates as itself.
+    except (RuntimeError, ValueError, IndexError) as error:
         raise ValueError(
             f"{type(estimator).__name__}'s {role} failed on a batch of shape {shape}: "
             f"{type(error).__name__}: {error}. {expects}"

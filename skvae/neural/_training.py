@@ -2,70 +2,26 @@
 
 A plain function: a module, a loss and a tensor of data in; a history out.
 The estimators differ in the module and the loss they pass, never in the loop.
+What a step does lives in :mod:`._steps`; what watches the epochs (stopping,
+best weights, divergence, rollback) in :mod:`._monitoring`.
 """
 
-import contextlib
 import math
+import time
 
 import torch
-from tqdm.auto import tqdm
 
 from .._utils.denormals import cpu_fast_math
 from .._utils.threads import threads_for
+from ._monitoring import Monitor, StoppingRule, diverged, recover, rollback_on_failure
+from ._progress import Progress
+from ._steps import PRECISIONS, Step, check_precision, make_adam
+
+__all__ = ["PRECISIONS", "check_precision", "make_adam", "squared_spread", "train"]
 
 # Rows on which the loss before training is measured when there is no validation
 # set: a stable estimate, and a fraction of an epoch on large X.
 _START_ROWS = 1024
-
-
-# Optimizer-state entries smaller than _TINY in magnitude are set to zero every
-# _SWEEP_EVERY steps and at the end of every epoch; see _zero_tiny_state.
-_TINY = 1e-30
-_SWEEP_EVERY = 100
-
-
-@torch.no_grad()
-def _zero_tiny_state(optimizer):
-    """Set the optimizer's per-weight state entries below ``_TINY`` in magnitude to zero.
-
-    A weight whose gradient stops (into or out of a dead ReLU unit; or, without
-    the input centring the estimators do, from a pixel that is rarely non-zero)
-    keeps Adam moments that decay geometrically: exp_avg by beta1 = 0.9 a step
-    reaches the denormal range (below 1.2e-38 in float32) within a thousand
-    steps, then stays at the smallest denormal, since 0.9 times it rounds back to
-    it. Arithmetic on denormals is many times slower on x86 CPUs, and the flag that
-    flushes them acts on the calling thread only, not on torch's worker threads.
-    Swept at 1e-30, exp_avg never gets there between sweeps (0.9 ** 100 ~ 3e-5,
-    so it stays above 2e-35).
-    Adam's step, lr * m_hat / (sqrt(v_hat) + eps), changes by far less than a
-    weight's rounding: an |m| < 1e-30 contributes < lr * 1e-21 even with the first
-    steps' bias correction, and where v < 1e-30, sqrt(v_hat) < 3.2e-14 is negligible
-    beside eps = 1e-8 (and |m| is at most a few times sqrt(v) anyway).
-    """
-    for param, state in optimizer.state.items():
-        for value in state.values():
-            # Per-weight buffers (Adam's exp_avg, exp_avg_sq) have the weight's shape;
-            # step counters and other scalars are left alone.
-            if torch.is_tensor(value) and value.is_floating_point() and value.shape == param.shape:
-                value.masked_fill_(value.abs() < _TINY, 0.0)
-
-
-def make_adam(params, **kwargs):
-    """``torch.optim.Adam(params, **kwargs)`` with torch's fused kernel where it has one.
-
-    The fused step updates every parameter in one kernel: the same updates as the
-    default step up to float rounding (tested), in less time per step (measured in
-    ``benchmarks/bench_training.py``). Devices or torch versions without a fused
-    Adam get the default one.
-    """
-    params = list(params)
-    try:
-        return torch.optim.Adam(params, fused=True, **kwargs)
-    except (RuntimeError, TypeError, ValueError):
-        return torch.optim.Adam(params, **kwargs)
-
-
-PRECISIONS = ("float32", "bfloat16", "float16")
 
 
 def squared_spread(X, mean, rows=8192):
@@ -86,94 +42,6 @@ def squared_spread(X, mean, rows=8192):
     return total / X.shape[0]
 
 
-def check_precision(precision, device, estimator_name):
-    """Refuse a ``precision`` that training on ``device`` cannot honour.
-
-    bfloat16 autocast runs on the CPU and on CUDA devices that have bfloat16;
-    float16 needs gradient scaling, which skvae does on CUDA only.
-    """
-    if precision == "float32":
-        return
-    if precision == "float16" and device.type != "cuda":
-        raise ValueError(
-            f"precision='float16' trains with gradient scaling, which {estimator_name} "
-            f"does on CUDA devices only; got device={str(device)!r}. Use "
-            "precision='bfloat16' (the same speed-up without scaling) or 'float32', or "
-            "device='cuda'."
-        )
-    if device.type not in ("cpu", "cuda"):
-        raise ValueError(
-            f"precision={precision!r} autocasts on the CPU and CUDA devices only; "
-            f"{estimator_name} got device={str(device)!r}. Use precision='float32', "
-            "or device='cpu'."
-        )
-    if precision == "bfloat16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
-        raise ValueError(
-            f"precision='bfloat16' needs a CUDA device with bfloat16 arithmetic; "
-            f"{estimator_name}'s device {str(device)!r} has none. Use precision='float16' "
-            "or 'float32'."
-        )
-
-
-def _mixed_precision(precision, module, device):
-    """The autocast context of the training steps, working copies and gradient scaler.
-
-    None for the last two in float32.
-    """
-    if precision == "float32":
-        return contextlib.nullcontext(), None, None
-    dtype = torch.bfloat16 if precision == "bfloat16" else torch.float16
-    # Autocast still casts the inputs of the products and keeps the ops it lists
-    # (reductions, softmax, losses) in float32.
-    autocast = torch.autocast(device.type, dtype=dtype)
-    # float16's range ends at 65504 and small gradients underflow: the loss is scaled
-    # up before backward, the gradients down before the step, which is skipped when
-    # they overflowed. bfloat16 has float32's range and needs no scaling.
-    scaler = torch.amp.GradScaler(device.type) if precision == "float16" else None
-    return autocast, _WorkingCopies(module, dtype), scaler
-
-
-class _WorkingCopies:
-    """Low-precision copies of a module's float32 parameters for mixed-precision steps.
-
-    Autocast alone casts every weight to the low dtype in each step's forward pass
-    and every gradient back in its backward pass: one small kernel and one autograd
-    node per tensor and step. Here the forward and backward passes run on copies
-    made once and refreshed after each optimizer step, and their gradients come back
-    to the float32 parameters in one loop. The arithmetic is autocast's: products
-    of rounded weights, float32 master weights that the optimizer updates.
-    Parameters already in the low dtype (or not floating point) are left alone.
-    """
-
-    def __init__(self, module, dtype):
-        self.params = [p for p in module.parameters() if p.is_floating_point() and p.dtype != dtype]
-        self.masters = [p.data for p in self.params]
-        self.copies = [m.to(dtype) for m in self.masters]
-        self.grads = [None] * len(self.params)
-
-    @contextlib.contextmanager
-    def active(self):
-        """The parameters compute with the copies; their gradients come back float32."""
-        for param, copy in zip(self.params, self.copies):
-            param.data = copy
-        try:
-            yield
-        finally:
-            for i, (param, master) in enumerate(zip(self.params, self.masters)):
-                low, param.grad = param.grad, None
-                param.data = master
-                if low is not None:
-                    if self.grads[i] is None:
-                        self.grads[i] = torch.empty_like(master)
-                    param.grad = self.grads[i].copy_(low)
-
-    @torch.no_grad()
-    def refresh(self):
-        """Round the float32 parameters, as the optimizer left them, into the copies."""
-        for copy, master in zip(self.copies, self.masters):
-            copy.copy_(master)
-
-
 def _mean_loss(module, loss_fn, X, batch_size, epoch):
     """Loss over ``X`` without gradients, averaged per sample, as (loss, parts)."""
     total, parts_total = 0.0, {}
@@ -185,29 +53,6 @@ def _mean_loss(module, loss_fn, X, batch_size, epoch):
             parts_total[name] = parts_total.get(name, 0.0) + value * xb.shape[0]
     n = X.shape[0]
     return float(total) / n, {k: float(v) / n for k, v in parts_total.items()}
-
-
-class _Weights:
-    """Copies of a module's weights (parameters and buffers), on its own device.
-
-    ``start``: the weights training began from; ``best``: those of the lowest
-    loss so far, copied only when the loss improves. No optimizer state is copied.
-    """
-
-    def __init__(self, module):
-        self.module = module
-        self.start = {k: v.detach().clone() for k, v in module.state_dict().items()}
-        self.best = self.start
-
-    def save_best(self):
-        if self.best is self.start:
-            self.best = {k: v.clone() for k, v in self.start.items()}
-        with torch.no_grad():
-            for name, value in self.module.state_dict().items():
-                self.best[name].copy_(value)
-
-    def restore(self, which):
-        self.module.load_state_dict(getattr(self, which))
 
 
 def train(
@@ -229,13 +74,18 @@ def train(
     first_epoch=0,
     monitor_from=0,
     precision="float32",
+    schedule=None,
+    max_grad_norm=None,
+    on_epoch_end=None,
+    checkpoint=None,
 ):
     """Train ``module`` on ``X`` with minibatches until the loss stops improving.
 
     The loss is first measured on the weights training starts from. Training
     then keeps a copy of the weights of its best epoch, which it restores when
-    it is interrupted (KeyboardInterrupt) after at least one full epoch, and at
-    the end when ``X_val`` is given. When the loss diverges, it restores the best
+    it is interrupted (KeyboardInterrupt) after at least one full epoch, when
+    ``on_epoch_end`` stops training, and at the end when ``X_val`` is given. When
+    the loss diverges, it restores the best
     epoch's weights if they measure no worse than the starting ones, else the
     starting ones, and clears the optimizer's state. An interrupt before the
     first epoch ends, or any other exception, puts back the starting weights,
@@ -281,7 +131,8 @@ def train(
         Held-out rows. When given, the weights of the best validation epoch are
         restored at the end.
     verbose : bool, default=False
-        Show a progress bar with the running loss.
+        Show a progress bar with the running loss, which says at its end why
+        training stopped short of ``max_iter``.
     desc : str
         Label of the progress bar.
     first_epoch : int, default=0
@@ -299,6 +150,21 @@ def train(
         stay float32), "float16" with a ``torch.amp.GradScaler``. The
         loss before training and the validation loss are measured in float32.
         Check the device first with :func:`check_precision`.
+    schedule : skvae.neural._schedules.Schedule, default=None
+        Sets the learning rate at the start of each epoch, and may lower it
+        instead of stopping when the stopping rule fires ("plateau"). None keeps
+        the optimizer's rate.
+    max_grad_norm : float, default=None
+        Clip the gradients to this total 2-norm before each step.
+    on_epoch_end : callable, default=None
+        ``on_epoch_end(epoch, measures) -> reason or None``, called after every
+        epoch with its number counted from 1 (``first_epoch`` + epochs run) and a
+        dict of its measures (``loss``, ``val_loss`` with ``X_val``, the parts,
+        ``learning_rate``, ``seconds``). A str reason ends training there, as the
+        stopping rule does, with the best epoch's weights restored.
+    checkpoint : skvae.neural._checkpoint.Checkpoint, default=None
+        Written at the end of every ``checkpoint.every``-th epoch and of the last
+        one; when it holds a state on entry, training continues from it.
 
     Returns
     -------
@@ -309,10 +175,133 @@ def train(
         (the monitored loss before the first epoch), ``best_epoch`` and
         ``best_loss`` (the epoch whose weights the module holds if they were
         restored, counted from 1, ``first_epoch`` for the starting weights, and
-        their monitored loss), ``diverged`` and ``interrupted``.
+        their monitored loss), ``diverged``, ``interrupted`` and ``stopped_by``
+        (the reason ``on_epoch_end`` gave, else None).
     """
     n_samples = X.shape[0]
-    history = {
+    history = _new_history(first_epoch)
+    step = Step(module, loss_fn, optimizer, precision, X.device, max_grad_norm)
+    monitor = Monitor(
+        module, history, StoppingRule(tol, n_iter_no_change, null_loss), schedule, monitor_from
+    )
+    # index_select gathers a tensor's rows about twice as fast as X[rows]; a
+    # skvae.neural._data.Rows reads them from its source.
+    take = X.__getitem__ if not torch.is_tensor(X) else lambda rows: X.index_select(0, rows)
+
+    def measure(X_eval, epoch=None):
+        """The loss of the current weights, by default with the objective of the first
+        monitored epoch."""
+        epoch = max(first_epoch, monitor_from) if epoch is None else epoch
+        module.eval()
+        with torch.no_grad():
+            return _mean_loss(module, loss_fn, X_eval, batch_size, epoch)[0]
+
+    def end_epoch(i, sums, began):
+        """Record epoch ``i`` of this call, tell the callbacks, checkpoint; whether to stop."""
+        epoch_loss = monitored = sums.record(history, n_samples)
+        if X_val is not None:
+            if math.isfinite(epoch_loss):
+                monitored = measure(X_val, first_epoch + i)
+            history["val_loss"].append(monitored)
+        history["n_iter"] = i + 1
+        bar.epoch_done(epoch_loss, monitored if X_val is not None else None)
+        stop = monitor.end_epoch(first_epoch + i, monitored)
+        if on_epoch_end is not None:
+            measures = _measures(history, optimizer, time.perf_counter() - began)
+            reason = on_epoch_end(first_epoch + i + 1, measures)
+            if reason is not None and not stop:
+                monitor.stop(reason)
+                stop = True
+        if checkpoint is not None and (stop or checkpoint.due(i + 1, max_iter)):
+            checkpoint.write(_state(history, module, optimizer, step, monitor))
+        return stop
+
+    guard = rollback_on_failure(monitor.weights, optimizer, step, history)
+    with Progress(max_iter, desc, verbose) as bar:
+        with guard, cpu_fast_math(X.device), threads_for(module, batch_size, X.device):
+            X_start = _start_rows(X) if X_val is None else X_val
+            if checkpoint is not None and checkpoint.state is not None:
+                _resume(checkpoint.resume(), module, optimizer, step, monitor, history, bar)
+            else:
+                history["start_loss"] = history["best_loss"] = _start_loss(measure(X_start))
+            for i in range(history["n_iter"], max_iter if monitor.stop_reason is None else 0):
+                began = time.perf_counter()
+                epoch = first_epoch + i
+                if schedule is not None:
+                    schedule.start_epoch(optimizer, epoch)
+                module.train()
+                order = torch.randperm(n_samples, generator=generator).to(X.device)
+                sums = _Sums(X.device)
+                for first in range(0, n_samples, batch_size):
+                    xb = take(order[first : first + batch_size])  # (batch, n_features)
+                    loss, parts = step(xb, epoch)
+                    sums.add(loss, parts, xb.shape[0])
+                step.end_epoch()
+                if end_epoch(i, sums, began):
+                    break
+            if history["n_iter"]:
+                skip = max(0, monitor_from - first_epoch)
+                start, limit = history["start_loss"], diverged_above
+                history["diverged"] = diverged(history, start, limit, n_iter_no_change, skip)
+            if history["diverged"]:
+                recover(monitor.weights, optimizer, history, lambda: measure(X_start), first_epoch)
+        bar.reason = _stop_reason(history, monitor, max_iter)
+    # After a divergence, recover() has chosen the weights already.
+    chosen = (X_val is not None or history["stopped_by"]) and not history["diverged"]
+    if history["interrupted"] or chosen:
+        monitor.weights.restore("best")
+    module.eval()
+    return history
+
+
+def _state(history, module, optimizer, step, monitor):
+    """What a checkpoint holds of this call, besides the random generators."""
+    return {
+        "n_iter": history["n_iter"],
+        "history": history,
+        "module": module.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "step": step.state_dict(),
+        "monitor": monitor.state_dict(),
+    }
+
+
+def _resume(state, module, optimizer, step, monitor, history, bar):
+    """Put the loop where a checkpoint left it; the generators are restored already."""
+    module.load_state_dict(state["module"])
+    optimizer.load_state_dict(state["optimizer"])
+    step.load_state_dict(state["step"])
+    monitor.load_state_dict(state["monitor"])
+    history.update(state["history"])
+    bar.skip(history["n_iter"])
+
+
+def _measures(history, optimizer, seconds):
+    """An epoch's measures for the callbacks: its losses, their parts, its rate and time."""
+    measures = {"loss": history["loss"][-1]}
+    if history["val_loss"]:
+        measures["val_loss"] = history["val_loss"][-1]
+    measures.update({name: values[-1] for name, values in history["parts"].items()})
+    measures["learning_rate"] = optimizer.param_groups[0]["lr"]
+    measures["seconds"] = seconds
+    return measures
+
+
+def _stop_reason(history, monitor, max_iter):
+    """Why training ended short of ``max_iter``, for the progress bar; None when it did not."""
+    if history["interrupted"]:
+        return "interrupted"
+    if history["diverged"]:
+        return "diverged"
+    if history["stopped_by"]:
+        return f"stopped: {history['stopped_by']}"
+    if monitor.stop_reason is not None and history["n_iter"] < max_iter:
+        return monitor.stop_reason
+    return None
+
+
+def _new_history(first_epoch):
+    return {
         "loss": [],
         "parts": {},
         "val_loss": [],
@@ -323,156 +312,49 @@ def train(
         "best_loss": None,
         "diverged": False,
         "interrupted": False,
+        "stopped_by": None,
     }
-    weights = _Weights(module)
-    # index_select gathers a tensor's rows about twice as fast as X[rows]; a
-    # skvae.neural._data.Rows reads them from its source.
-    take = X.__getitem__ if not torch.is_tensor(X) else lambda rows: X.index_select(0, rows)
-    autocast, copies, scaler = _mixed_precision(precision, module, X.device)
-    params = [p for group in optimizer.param_groups for p in group["params"]]
-    stepped = False
-    bar = tqdm(total=max_iter, desc=desc, disable=not verbose, leave=True, unit="epoch")
-
-    def measure(X_eval):
-        """The loss of the current weights, with the objective of the first monitored epoch."""
-        module.eval()
-        with torch.no_grad():
-            loss, _ = _mean_loss(
-                module, loss_fn, X_eval, batch_size, max(first_epoch, monitor_from)
-            )
-        return loss
-
-    try:
-        with cpu_fast_math(X.device), threads_for(module, batch_size, X.device):
-            if X_val is None:
-                # Evenly spaced rows: no draw from the generator, so the batch order
-                # is the same as a loop without this measurement would take.
-                step = max(1, n_samples // _START_ROWS)
-                X_start = X[::step][:_START_ROWS]
-            else:
-                X_start = X_val
-            start = measure(X_start)
-            if not math.isfinite(start):
-                raise FloatingPointError(
-                    f"The loss is {start} before training, on the network's starting "
-                    "weights. Scale X (e.g. StandardScaler), or check X for extreme values."
-                )
-            history["start_loss"] = history["best_loss"] = start
-            best, bad_epochs = math.inf, 0
-            for i in range(max_iter):
-                epoch = first_epoch + i
-                module.train()
-                order = torch.randperm(n_samples, generator=generator).to(X.device)
-                # Sums stay on the device: one host sync per epoch, not per batch.
-                total = torch.zeros((), device=X.device)
-                parts_total = {}
-                for start_row in range(0, n_samples, batch_size):
-                    xb = take(order[start_row : start_row + batch_size])  # (batch, n_features)
-                    for param in params:  # optimizer.zero_grad(set_to_none=True), less its overhead
-                        param.grad = None
-                    if copies is None:
-                        loss, parts = loss_fn(module, xb, epoch)
-                        loss.backward()
-                        optimizer.step()
-                    else:
-                        with copies.active():
-                            with autocast:
-                                loss, parts = loss_fn(module, xb, epoch)
-                            (loss if scaler is None else scaler.scale(loss)).backward()
-                        if scaler is None:
-                            optimizer.step()
-                        else:
-                            scaler.step(optimizer)  # skipped when the gradients overflowed
-                            scaler.update()
-                        copies.refresh()
-                    stepped = True
-                    if (start_row // batch_size) % _SWEEP_EVERY == _SWEEP_EVERY - 1:
-                        _zero_tiny_state(optimizer)
-                    # One in-place kernel per sum and step: add_(value, alpha=rows).
-                    total.add_(loss.detach(), alpha=xb.shape[0])
-                    for name, value in parts.items():
-                        if name not in parts_total:
-                            parts_total[name] = torch.zeros_like(value)
-                        parts_total[name].add_(value, alpha=xb.shape[0])
-                _zero_tiny_state(optimizer)  # partial_fit's epochs may be shorter than a sweep
-                epoch_loss = total.item() / n_samples
-                history["loss"].append(epoch_loss)
-                for name, value in parts_total.items():
-                    history["parts"].setdefault(name, []).append(float(value) / n_samples)
-                monitored = epoch_loss
-                if X_val is not None:
-                    if math.isfinite(epoch_loss):
-                        module.eval()
-                        with torch.no_grad():
-                            monitored, _ = _mean_loss(module, loss_fn, X_val, batch_size, epoch)
-                    history["val_loss"].append(monitored)
-                history["n_iter"] = i + 1
-                bar.update(1)
-                postfix = {"loss": f"{epoch_loss:.4g}"}
-                if X_val is not None:
-                    postfix["val_loss"] = f"{monitored:.4g}"
-                bar.set_postfix(postfix, refresh=False)
-
-                if not math.isfinite(monitored):
-                    break
-                if epoch < monitor_from:
-                    continue
-                if monitored < history["best_loss"]:
-                    history["best_loss"], history["best_epoch"] = monitored, epoch + 1
-                    weights.save_best()
-                scale = abs(null_loss - min(best, monitored))
-                bad_epochs = bad_epochs + 1 if monitored > best - tol * scale else 0
-                best = min(best, monitored)
-                if bad_epochs > n_iter_no_change:
-                    history["converged"] = True
-                    bar.total = bar.n  # the bar ends at 100% of the epochs run, and says why
-                    bar.set_postfix({**postfix, "stopped": "converged"}, refresh=False)
-                    break
-            if history["n_iter"]:
-                # The mean of the last epochs, as one noisy epoch does not make a divergence.
-                curve = history["val_loss" if X_val is not None else "loss"]
-                tail = (curve[max(0, monitor_from - first_epoch) :] or curve)[
-                    -n_iter_no_change - 1 :
-                ]
-                final = sum(tail) / len(tail)
-                history["diverged"] = not math.isfinite(final) or final > max(start, diverged_above)
-            if history["diverged"]:
-                _recover(weights, optimizer, history, lambda: measure(X_start), first_epoch)
-    except KeyboardInterrupt:
-        if not history["n_iter"]:
-            _roll_back(weights, optimizer, stepped)
-            raise
-        history["interrupted"] = True
-    except BaseException:
-        _roll_back(weights, optimizer, stepped)
-        raise
-    finally:
-        bar.close()
-    if history["interrupted"] or (X_val is not None and not history["diverged"]):
-        weights.restore("best")
-    module.eval()
-    return history
 
 
-def _recover(weights, optimizer, history, measure, first_epoch):
-    """After divergence: the best weights that measure no worse than the starting ones."""
-    history["converged"] = False
-    optimizer.state.clear()  # its moments hold the gradients of the diverging steps
-    if weights.best is weights.start:
-        weights.restore("start")
-        return
-    # An epoch's loss is taken while its steps are, and its last steps may already
-    # diverge: the weights kept are measured again.
-    weights.restore("best")
-    kept = measure()
-    if not kept <= history["start_loss"]:  # NaN included
-        kept, history["best_epoch"] = history["start_loss"], first_epoch
-        weights.restore("start")
-    history["best_loss"] = kept
+def _start_rows(X):
+    """Evenly spaced rows of X to measure the loss before training on: no draw from
+    the generator, so the batch order is the same as a loop without this
+    measurement would take."""
+    step = max(1, X.shape[0] // _START_ROWS)
+    return X[::step][:_START_ROWS]
 
 
-def _roll_back(weights, optimizer, stepped):
-    """Put the starting weights back; the optimizer's moments no longer match them."""
-    weights.restore("start")
-    if stepped:
-        optimizer.state.clear()
+def _start_loss(loss):
+    if not math.isfinite(loss):
+        raise FloatingPointError(
+            f"The loss is {loss} before training, on the network's starting "
+            "weights. Scale X (e.g. StandardScaler), or check X for extreme values."
+        )
+    return loss
+
+
+class _Sums:
+    """An epoch's loss and parts, summed over its batches weighted by their rows.
+
+    The sums stay on the device: one host sync per epoch, not per batch.
+    """
+
+    def __init__(self, device):
+        self.total = torch.zeros((), device=device)
+        self.parts = {}
+
+    def add(self, loss, parts, rows):
+        # One in-place kernel per sum and step: add_(value, alpha=rows).
+        self.total.add_(loss.detach(), alpha=rows)
+        for name, value in parts.items():
+            if name not in self.parts:
+                self.parts[name] = torch.zeros_like(value)
+            self.parts[name].add_(value, alpha=rows)
+
+    def record(self, history, n_samples):
+        """Append the epoch's means to ``history``; the mean loss."""
+        epoch_loss = self.total.item() / n_samples
+        history["loss"].append(epoch_loss)
+        for name, value in self.parts.items():
+            history["parts"].setdefault(name, []).append(float(value) / n_samples)
+        return epoch_loss

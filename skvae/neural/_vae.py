@@ -7,10 +7,9 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 
-from .._utils.arrays import INFERENCE_ROWS
-from .._utils.validation import MIN_NOISE_VARIANCE, NONE, Constraint, Interval, StrOptions
+from .._utils.validation import MIN_NOISE_VARIANCE, NONE, Interval, StrOptions
 from ..exceptions import PosteriorCollapseWarning
-from ._base import _BINARIZE, BaseNeuralTransformer, caller_stacklevel, fit_statistic
+from ._base import _BINARIZE, STATISTICS_BLOCK, BaseNeuralTransformer, caller_stacklevel
 from ._elbo import LOG_2PI, gaussian_kl, optimal_log_c, row_keys, row_normals
 from ._likelihoods import (
     LIKELIHOODS,
@@ -32,10 +31,6 @@ _ACTIVE_UNIT_THRESHOLD = 0.01
 # Bounds of the mean in the Bernoulli decoder's initial logit: a constant feature
 # would otherwise start at an infinite logit.
 _LOGIT_CLIP = 1e-3
-
-
-def _positive_finite(value):
-    return Interval(Real, 0, None, closed="neither")(value) and math.isfinite(value)
 
 
 def _check_binarize(binarize, likelihood):
@@ -150,15 +145,15 @@ class VAETransformer(VAEScoresMixin, BaseNeuralTransformer):
         validation rows are binarized afresh at every epoch too, so the stopping
         rule sees a noisy estimate of the expected loss. The encoder statistics
         (``kl_per_dimension_``, ``active_units_``) are taken on one such
-        binarization of the training rows, the same whether they are made in fit or
-        on first read. Scores are of X as given:
+        binarization of the training rows. Scores are of X as given:
         to report a log-likelihood as the literature does, binarize the test
         rows once with a fixed seed and score those (see ``docs/vae.md``).
         Other likelihoods refuse it. None: X is used as given.
     noise_variance : float or 'learned', default='learned'
         The variance c of the Gaussian likelihood N(f(z), cI), in the units of X
-        squared; 'learned' fits c by maximum likelihood along with the network,
-        starting at the mean per-feature variance of X. A fixed c much larger than
+        squared, at least 1e-6 (the floor of a learned c); 'learned' fits c by
+        maximum likelihood along with the network, starting at the mean
+        per-feature variance of X. A fixed c much larger than
         the error the decoder can reach makes the posterior collapse (c=1 on
         pixels in [0, 1]). Ignored by the other likelihoods.
     beta : float, default=1.0
@@ -222,10 +217,52 @@ class VAETransformer(VAEScoresMixin, BaseNeuralTransformer):
         reductions of the loss stay float32, and inference (``transform``, scores,
         ``sample``) is float32 or better, with outputs in X's dtype. It may change
         between ``warm_start`` fits.
+    learning_rate_schedule : {'constant', 'plateau'} or callable, default='constant'
+        The learning rate of each epoch. 'constant' keeps ``learning_rate``.
+        'plateau' divides the rate by 5 where the stopping rule would stop
+        (``n_iter_no_change`` epochs without an improvement of ``tol``) and trains
+        on, at most four times, as scikit-learn's MLP does with
+        ``learning_rate='adaptive'``; the rate starts again at ``learning_rate`` in
+        each ``fit``. A callable ``f(epoch) -> factor`` sets the rate of each epoch
+        (counted from 0 over all of the estimator's epochs) to
+        ``learning_rate * f(epoch)``; it must pickle (a module-level function) for
+        the estimator to pickle.
+    max_grad_norm : float, default=None
+        Clip the gradients to this total 2-norm before each step
+        (``torch.nn.utils.clip_grad_norm_``). None does not clip.
+    callbacks : list, default=None
+        Called at the end of every epoch: callables ``f(estimator, epoch,
+        measures)`` or objects with an ``on_epoch_end`` method of that signature,
+        such as :class:`skvae.callbacks.CSVLogger` and
+        :class:`skvae.callbacks.TensorBoard`. ``measures`` is a dict of the
+        epoch's losses, ``learning_rate`` and ``seconds``. A callback that
+        returns True stops training after that epoch, keeping the best epoch's
+        weights. See ``docs/guide/long_fits.md``.
+    checkpoint : str or os.PathLike, default=None
+        A file that ``fit`` writes every ``checkpoint_every`` epochs (and at its
+        last), replacing it atomically: the weights, the optimizer's state, the
+        curves and the random generators' states. A ``fit`` with the same
+        parameters on the same data that finds the file continues from it, with a
+        warning, to the result the uninterrupted fit would have reached (the same
+        bits on the CPU at the same thread count); a file from another fit is
+        refused and left in place. ``partial_fit`` does not write one.
+    checkpoint_every : int or datetime.timedelta, default=1
+        Epochs between two checkpoints, or the time between them (e.g.
+        ``timedelta(minutes=10)``: a checkpoint at the end of the first epoch that
+        ends that long after the last one).
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, batch order, the reparameterisation noise and
         (with each row's values) the draws of :meth:`score_samples`. The same
         seed, data and parameters give identical results on the CPU.
+        Draws from torch's global RNG inside your own modules (``nn.Dropout``) come
+        from a stream seeded from it too, under a forked RNG: the global RNG is left
+        as it was. Identical results also need the same number of torch threads
+        (``torch.get_num_threads()``): matrix kernels may split their sums by
+        thread, so results can differ by float32 rounding (about 1e-7 relative)
+        between thread counts, and so can ``GridSearchCV`` with ``n_jobs=1`` and
+        ``n_jobs=2``, whose workers get fewer threads. Fix the count everywhere for
+        identical results, e.g. ``torch.set_num_threads(1)`` and, around the
+        search, ``joblib.parallel_config(backend="loky", inner_max_num_threads=1)``.
 
     Attributes
     ----------
@@ -258,26 +295,21 @@ class VAETransformer(VAEScoresMixin, BaseNeuralTransformer):
         The likelihood the network was fitted with, which inference uses.
     noise_variance_ : float or None
         The c of the Gaussian likelihood, as given or as learned, which inference
-        uses; None for the other likelihoods. A learned c takes a pass of the
-        network over the training data: when fit trained on X's own memory (a
-        float32 array or CPU tensor, or a memmap) it is made when first read (or
-        the estimator pickled) rather than at the end of every fit, and until then
-        the estimator keeps a reference to X; from a copy (float64 or integer X,
-        another device) it is computed in fit.
+        uses; None for the other likelihoods. A learned c is measured at the end
+        of fit, as the encoder statistics below are.
     kl_per_dimension_ : ndarray of shape (n_components,)
         KL(q(z_j|x) || N(0, 1)) per latent dimension, averaged over the training
-        data: the nats each dimension spends encoding x. Made like a learned
-        ``noise_variance_``: on first read when fit trained on X's own memory.
+        data: the nats each dimension spends encoding x.
     active_units_ : ndarray of bool of shape (n_components,)
         Whether each dimension is active: Var_x(E_q[z_j]) > 0.01 on the training data
-        (Burda et al. 2016, Sec. 5.2). Made on first read, as ``kl_per_dimension_``.
+        (Burda et al. 2016, Sec. 5.2).
     n_active_units_ : int
         Number of active units. Inactive ones have collapsed to the prior; a few
         is how a VAE leaves out dimensions the data do not need, none is warned
-        about (:class:`~skvae.exceptions.PosteriorCollapseWarning`). Made on first
-        read, as ``kl_per_dimension_``; fit itself encodes only as many rows as
-        it takes to prove a unit active (usually the first 8192), so the warning
-        is exact.
+        about (:class:`~skvae.exceptions.PosteriorCollapseWarning`).
+        These statistics are computed at the end of fit, from the fitted network
+        and the training rows (at most 4096 of them, evenly spaced): the
+        estimator keeps no reference to X.
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (n_features,)
@@ -320,8 +352,9 @@ class VAETransformer(VAEScoresMixin, BaseNeuralTransformer):
     _parameter_constraints = {
         **BaseNeuralTransformer._parameter_constraints,
         "likelihood": [StrOptions(LIKELIHOODS)],
+        # Below the floor of a learned variance, the loss of any X overflows float32.
         "noise_variance": [
-            Constraint(_positive_finite, "a float in the range (0, inf)"),
+            Interval(Real, MIN_NOISE_VARIANCE, None, closed="left"),
             StrOptions(("learned",)),
         ],
         "beta": [Interval(Real, 0, None, closed="left")],
@@ -365,6 +398,11 @@ class VAETransformer(VAEScoresMixin, BaseNeuralTransformer):
         verbose=False,
         device="auto",
         precision="float32",
+        learning_rate_schedule="constant",
+        max_grad_norm=None,
+        callbacks=None,
+        checkpoint=None,
+        checkpoint_every=1,
         random_state=None,
     ):
         self.n_components = n_components
@@ -395,6 +433,11 @@ class VAETransformer(VAEScoresMixin, BaseNeuralTransformer):
         self.verbose = verbose
         self.device = device
         self.precision = precision
+        self.learning_rate_schedule = learning_rate_schedule
+        self.max_grad_norm = max_grad_norm
+        self.callbacks = callbacks
+        self.checkpoint = checkpoint
+        self.checkpoint_every = checkpoint_every
         self.random_state = random_state
 
     # ------------------------------------------------------------ training
@@ -407,6 +450,9 @@ class VAETransformer(VAEScoresMixin, BaseNeuralTransformer):
         if self.likelihood in UNIT_INTERVAL:
             return torch.logit(mean.clamp(_LOGIT_CLIP, 1 - _LOGIT_CLIP))
         return mean
+
+    # The module class _build_module wraps the encoder trunk and decoder in.
+    _network_class = VAE
 
     def _build_module(self, Xt, generator, mean):
         def make(trunk, width, decoder):
@@ -436,6 +482,15 @@ class VAETransformer(VAEScoresMixin, BaseNeuralTransformer):
 
     def _monitor_from(self):
         return self.kl_warmup
+
+    def _resume_note(self):
+        if self.n_iter_ >= self.kl_warmup:
+            return ""
+        return (
+            f" The KL warm-up was at epoch {self.n_iter_} of {self.kl_warmup}: training "
+            f"further continues it there, at KL weight {self._kl_weight(self.n_iter_):.3g}, "
+            f"rising to beta={self.beta!r}."
+        )
 
     def _kl_weight(self, epoch):
         if self.kl_warmup == 0:
@@ -475,28 +530,21 @@ class VAETransformer(VAEScoresMixin, BaseNeuralTransformer):
 
         return loss
 
-    noise_variance_ = fit_statistic()
-    kl_per_dimension_ = fit_statistic()
-    active_units_ = fit_statistic()
-    n_active_units_ = fit_statistic()
-
     def _after_fit(self, Xt, incremental):
         # What inference reads: the model as fitted, not the parameters as they
         # may have been set since.
         self.likelihood_ = self.likelihood
-        known = {}
+        learned = self.likelihood == "gaussian" and self.noise_variance == "learned"
+        stats = self._fitted_statistics(Xt, learned)
         if self.likelihood != "gaussian":
-            known["noise_variance_"] = None
-        elif self.noise_variance != "learned":
-            known["noise_variance_"] = float(self.noise_variance)
-        if not incremental:
-            # The collapse warning needs to know now whether any unit is active; with
-            # the training rows kept for later, a first block of rows usually tells.
-            known.update(self._encoder_statistics(Xt, until_active=self._borrowed_rows))
-        # Rows are kept only for what is still to compute.
-        pending = not {"noise_variance_", "n_active_units_"} <= known.keys()
-        self._defer_statistics(Xt if pending else None, **known)
-        if not incremental and known.get("n_active_units_") == 0:
+            self.noise_variance_ = None
+        elif not learned:
+            self.noise_variance_ = float(self.noise_variance)
+        else:
+            self.noise_variance_ = stats.pop("noise_variance_")
+        for name, value in stats.items():
+            setattr(self, name, value)
+        if not incremental and self.n_active_units_ == 0:
             warnings.warn(
                 f"The posterior of {type(self).__name__} collapsed to its prior: 0 of "
                 f"{self.n_components} latent units are active (the variance of every "
@@ -506,63 +554,42 @@ class VAETransformer(VAEScoresMixin, BaseNeuralTransformer):
                 stacklevel=caller_stacklevel(),
             )
 
-    def _encoder_statistics(self, Xt, until_active=False):
-        """``kl_per_dimension_``, ``active_units_`` and ``n_active_units_`` of the rows ``Xt``.
+    def _fitted_statistics(self, Xt, learned_noise_variance):
+        """The encoder statistics of the rows ``Xt``, and the learned c if asked, as a dict.
 
-        One encoder pass, block by block. ``until_active=True`` stops as soon as the
-        blocks seen prove a unit active, and then returns an empty dict: over the m
-        rows seen, m Var_m(g_j) = min_c sum (g_j(x) - c)² <= n Var_n(g_j), the
-        same sum over all n rows, so Var_m(g_j) > threshold * n / m implies
-        Var_n(g_j) > threshold, whatever the other rows. With dynamic binarization
-        the rows are binarized as training saw them, by draws fixed by the fit call,
-        so a later pass sees the same rows.
+        One pass, block by block. ``kl_per_dimension_`` and the activity of each
+        unit (the variance of its posterior mean over the rows, Burda et al. 2016,
+        Sec. 5.2) are taken on the rows as training saw them: with dynamic
+        binarization, on one binarization drawn from a stream fixed by the fit
+        call. The learned c is E_q ||x - f(z)||² / d, one draw of z per row from
+        the scoring stream.
         """
         n = Xt.shape[0]
-        kl, codes, seen = 0.0, [], 0
+        kl, codes, sq = 0.0, [], 0.0
         binarizer = None
         if self.binarize == "dynamic":
             seed = self._spawn_seed(_BINARIZE, self._n_fit_calls - 1)
             binarizer = torch.Generator(device=self.device_).manual_seed(seed)
-        for i in range(0, n, INFERENCE_ROWS):
-            xb = Xt[i : i + INFERENCE_ROWS]
-            if binarizer is not None:
-                xb = bernoulli_rows(xb, binarizer)
-            mean, log_var = self.module_.encoder(xb)
+        for xb in Xt.split(STATISTICS_BLOCK):
+            seen = xb if binarizer is None else bernoulli_rows(xb, binarizer)
+            mean, log_var = self.module_.encoder(seen)  # (batch, n_components) each
             # Summed on the device, accumulated in float64 on the host (MPS has no float64).
             kl = kl + gaussian_kl(mean, log_var).sum(0).to("cpu", torch.float64)  # (n_components,)
             codes.append(mean.to("cpu", torch.float64).numpy())
-            seen += mean.shape[0]
-            if until_active and seen < n:
-                activity = np.concatenate(codes).var(0)  # (n_components,) over the rows seen
-                if (activity * seen > _ACTIVE_UNIT_THRESHOLD * n).any():
-                    return {}
+            if learned_noise_variance:
+                eps = row_normals(row_keys(xb, self._score_seed()), 0, 1, mean.shape[1])[0]
+                z = mean + (0.5 * log_var).exp() * eps.to(mean.dtype)
+                sq += float((self.module_.decoder(z) - xb).square().sum())
         activity = np.concatenate(codes).var(0)  # (n_components,): Var_x(E_q[z_j])
         active = activity > _ACTIVE_UNIT_THRESHOLD
-        return {
+        stats = {
             "kl_per_dimension_": (kl / n).numpy(),
             "active_units_": active,
             "n_active_units_": int(active.sum()),
         }
-
-    def _compute_statistics(self, Xt):
-        computed = {}
-        if "noise_variance_" not in self._statistics:
-            computed["noise_variance_"] = self._fitted_noise_variance(Xt)
-        if "n_active_units_" not in self._statistics:
-            computed.update(self._encoder_statistics(Xt))
-        return computed
-
-    def _fitted_noise_variance(self, Xt):
-        """The learned c: E_q ||x - f(z)||² / d over the training data, one draw of z per row."""
-        sq = 0.0
-        for i in range(0, Xt.shape[0], INFERENCE_ROWS):
-            xb = Xt[i : i + INFERENCE_ROWS]
-            mean, log_var = self.module_.encoder(xb)  # (batch, n_components) each
-            eps = row_normals(row_keys(xb, self._score_seed()), 0, 1, mean.shape[1])[0]
-            z = mean + (0.5 * log_var).exp() * eps.to(mean.dtype)
-            # Summed on the device, accumulated in float64 on the host (MPS has no float64).
-            sq += float((self.module_.decoder(z) - xb).square().sum())
-        return max(sq / Xt.numel(), MIN_NOISE_VARIANCE)
+        if learned_noise_variance:
+            stats["noise_variance_"] = max(sq / Xt.numel(), MIN_NOISE_VARIANCE)
+        return stats
 
     # ----------------------------------------------------------- inference
     def _encode(self, X):
