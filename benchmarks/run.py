@@ -49,6 +49,8 @@ BENCHMARKS = {
     "bench_peers": ("bench_peers", ["--quick"], [], True),
     "bench_article": ("bench_article", ["--quick"], [], True),
     "bench_defaults": ("bench_defaults", ["--quick"], [], False),
+    # Sample quality (Fréchet distance in a classifier's features); MNIST rows when present.
+    "bench_generation": ("bench_generation", ["--quick"], [], False),
     # Against the hand-written loop at the same epochs (13), every test digit, K=5000.
     "bench_burda": ("bench_burda", ["--quick"], [], True),
     # Against the published number: stages 0-5 of Burda et al.'s schedule (364 epochs,
