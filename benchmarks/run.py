@@ -51,6 +51,8 @@ BENCHMARKS = {
     "bench_defaults": ("bench_defaults", ["--quick"], [], False),
     # Held out against PCA at k = 2 to 32; without MNIST it runs the other data sets.
     "bench_quality": ("bench_quality", ["--quick"], [], False),
+    # Sample quality (Fréchet distance in a classifier's features); MNIST rows when present.
+    "bench_generation": ("bench_generation", ["--quick"], [], False),
     # Against the hand-written loop at the same epochs (13), every test digit, K=5000.
     "bench_burda": ("bench_burda", ["--quick"], [], True),
     # Against the published number: stages 0-5 of Burda et al.'s schedule (364 epochs,

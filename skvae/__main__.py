@@ -23,8 +23,7 @@ def main(argv=None):
         return 2
     from ._demo import main as demo
 
-    demo(argv[1:])
-    return 0
+    return demo(argv[1:])
 
 
 if __name__ == "__main__":

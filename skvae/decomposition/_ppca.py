@@ -10,6 +10,7 @@ import math
 import torch
 from sklearn.utils.validation import check_is_fitted
 
+from .._sampling import as_input_container
 from .._utils.arrays import to_tensor
 from .._utils.validation import check_n_samples
 from ._incremental import is_streamed
@@ -212,9 +213,10 @@ class ProbabilisticPCAMixin:
 
         Returns
         -------
-        X : ndarray or torch.Tensor of shape (n_samples, n_features)
+        X : ndarray, DataFrame or torch.Tensor of shape (n_samples, n_features)
             Samples, in the dtype of the training data; a tensor on the
-            fitted device when the model was fitted on tensors.
+            fitted device when the model was fitted on tensors; a DataFrame with
+            the training data's feature names under ``set_output(transform="pandas")``.
         """
         check_is_fitted(self)
         check_n_samples(n_samples)
@@ -225,4 +227,4 @@ class ProbabilisticPCAMixin:
             )
             generator = _torch_generator(random_state, state.device)
             X = _lowrank_sample(W, g, sigma2, mean, n_samples, generator)
-        return state.wrap(X)
+        return as_input_container(state.wrap(X), self)

@@ -14,9 +14,11 @@ import torch
 from sklearn.base import TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from .._sampling import as_input_container
 from .._utils.arrays import INFERENCE_ROWS, is_tensor, output_like, to_numpy
 from .._utils.denormals import cpu_fast_math
 from .._utils.seeds import seed_from
+from .._utils.threads import threads_for
 from ._data import inference_input, inference_rows
 
 
@@ -44,7 +46,8 @@ class InferenceMixin(TransformerMixin):
         step = inference_rows(max(rows.shape[1], self._widest()))
         self.module_.eval()
         chunks, out = [], None
-        with torch.inference_mode(), cpu_fast_math(self.device_):
+        small = threads_for(self.module_, min(n, step), self.device_)
+        with torch.inference_mode(), cpu_fast_math(self.device_), small:
             for i in range(0, n, step):
                 part = fn(rows[i : i + step])
                 if is_tensor(X):
@@ -173,8 +176,9 @@ class InferenceMixin(TransformerMixin):
 
         Returns
         -------
-        X_new : ndarray of shape (n_samples, n_features)
-            Samples, in the training data's dtype.
+        X_new : ndarray or DataFrame of shape (n_samples, n_features)
+            Samples, in the training data's dtype; a DataFrame with the training
+            data's feature names under ``set_output(transform="pandas")``.
         """
         check_is_fitted(self)
         if not isinstance(n_samples, Integral) or isinstance(n_samples, bool) or n_samples < 1:
@@ -192,7 +196,8 @@ class InferenceMixin(TransformerMixin):
                     for i in range(0, len(Z), INFERENCE_ROWS)
                 ]
             )
-        return output_like(X_new, None, self._fit_dtype)
+        # A DataFrame with X's feature names under set_output(transform="pandas").
+        return as_input_container(output_like(X_new, None, self._fit_dtype), self)
 
     def _generate(self, Z, generator, observation_noise):
         """Hook: decode latent points, with a draw of the observation noise if asked."""

@@ -12,6 +12,7 @@ import time
 import torch
 
 from .._utils.denormals import cpu_fast_math
+from .._utils.threads import threads_for
 from ._monitoring import Monitor, StoppingRule, diverged, recover, rollback_on_failure
 from ._progress import Progress
 from ._steps import PRECISIONS, Step, check_precision, make_adam
@@ -217,7 +218,7 @@ def train(
 
     guard = rollback_on_failure(monitor.weights, optimizer, step, history)
     with Progress(max_iter, desc, verbose) as bar:
-        with guard, cpu_fast_math(X.device):
+        with guard, cpu_fast_math(X.device), threads_for(module, batch_size, X.device):
             X_start = _start_rows(X) if X_val is None else X_val
             if checkpoint is not None and checkpoint.state is not None:
                 _resume(checkpoint.resume(), module, optimizer, step, monitor, history, bar)
