@@ -243,3 +243,23 @@ def check_n_samples(n_samples, name="n_samples"):
             f"{name} must be an int >= 1; got {n_samples!r} instead. Pass the number "
             "of samples to draw, e.g. 1."
         )
+
+
+# Predicates of the neural estimators' structured parameters.
+def is_layer_sizes(value):
+    # A sequence: a generator would be used up by this check.
+    if isinstance(value, str) or not hasattr(value, "__len__"):
+        return False
+    try:
+        sizes = list(value)
+    except TypeError:
+        return False
+    return all(isinstance(s, Integral) and not isinstance(s, bool) and s >= 1 for s in sizes)
+
+
+def is_shape(value):
+    return is_layer_sizes(value) and len(value) >= 1
+
+
+def is_kwargs(value):
+    return isinstance(value, dict) and all(isinstance(k, str) for k in value)

@@ -496,6 +496,5 @@ class PCA(
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         tags.input_tags.sparse = self.svd_solver in _SPARSE_SOLVERS
-        # Every solver computes on tensors natively, on their device (sparse input aside).
-        tags.array_api_support = True
+        tags.array_api_support = True  # every solver computes on tensors, on their device
         return tags

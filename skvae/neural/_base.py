@@ -30,6 +30,9 @@ from .._utils.validation import (
     Interval,
     StrOptions,
     check_params,
+    is_kwargs,
+    is_layer_sizes,
+    is_shape,
 )
 from ..exceptions import DivergenceWarning
 from ._callbacks import CALLBACKS, run_callbacks
@@ -64,25 +67,6 @@ def caller_stacklevel():
     while frame is not None and frame.f_code.co_filename.startswith(_LIBRARY_DIRS):
         frame, level = frame.f_back, level + 1
     return level
-
-
-def _is_layer_sizes(value):
-    # A sequence: a generator would be used up by this check.
-    if isinstance(value, str) or not hasattr(value, "__len__"):
-        return False
-    try:
-        sizes = list(value)
-    except TypeError:
-        return False
-    return all(isinstance(s, Integral) and not isinstance(s, bool) and s >= 1 for s in sizes)
-
-
-def _is_shape(value):
-    return _is_layer_sizes(value) and len(value) >= 1
-
-
-def _is_kwargs(value):
-    return isinstance(value, dict) and all(isinstance(k, str) for k in value)
 
 
 # The fitted statistics (what score and sample read besides the network) are
@@ -124,21 +108,21 @@ class BaseNeuralTransformer(
     _parameter_constraints = {
         "n_components": [Interval(Integral, 1, None)],
         "hidden_layer_sizes": [
-            Constraint(_is_layer_sizes, "a tuple of positive ints (possibly empty)")
+            Constraint(is_layer_sizes, "a tuple of positive ints (possibly empty)")
         ],
         "activation": [StrOptions(tuple(ACTIVATIONS))],
-        "input_shape": [NONE, Constraint(_is_shape, "a tuple of positive ints")],
+        "input_shape": [NONE, Constraint(is_shape, "a tuple of positive ints")],
         "architecture": [StrOptions(("mlp", "conv"))],
         "encoder": [
             NONE,
             Constraint(callable, "a torch.nn.Module, or a class or function returning one"),
         ],
-        "encoder_kwargs": [NONE, Constraint(_is_kwargs, "a dict with str keys")],
+        "encoder_kwargs": [NONE, Constraint(is_kwargs, "a dict with str keys")],
         "decoder": [
             NONE,
             Constraint(callable, "a torch.nn.Module, or a class or function returning one"),
         ],
-        "decoder_kwargs": [NONE, Constraint(_is_kwargs, "a dict with str keys")],
+        "decoder_kwargs": [NONE, Constraint(is_kwargs, "a dict with str keys")],
         "batch_size": [Interval(Integral, 1, None), StrOptions(("auto",))],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
