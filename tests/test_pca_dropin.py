@@ -207,3 +207,23 @@ def test_finite_tensor_whose_sum_overflows_is_accepted():
     T[1, 1] = float("nan")
     with pytest.raises(ValueError, match="Input X contains NaN"):
         pca.transform(T)
+
+
+def test_a_model_without_noise_says_why_it_cannot_score():
+    # PCA(None) on 2 x 2 data keeps every component: no noise, a singular covariance.
+    X = np.array([[1.0, 2.0], [3.0, 5.0]])
+    pca = PCA(None).fit(X)
+    with pytest.raises(np.linalg.LinAlgError, match=r"singular.*n_components < min\("):
+        pca.score(X)
+
+
+def test_data_beyond_float64_covariance_raise_as_in_sklearn():
+    # Entries of 1e200 overflow the covariance: sklearn's solver fails, and so does skvae's,
+    # instead of fitting a model whose scores are NaN and samples infinite.
+    X = np.random.default_rng(0).standard_normal((50, 5)) * 1e200
+    with pytest.warns(RuntimeWarning):  # overflow, then the invalid values it makes
+        with pytest.raises(np.linalg.LinAlgError):
+            decomposition.PCA(2).fit(X)
+    with pytest.warns(RuntimeWarning, match="overflow"):
+        with pytest.raises(np.linalg.LinAlgError):
+            PCA(2).fit(X)

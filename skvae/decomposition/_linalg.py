@@ -260,13 +260,14 @@ def _project_array(X, W, mean=None, variance=None, with_total=False):
 
 
 @contextlib.contextmanager
-def numpy_linalg_errors():
+def numpy_linalg_errors(hint=""):
     """Raise torch's linear-algebra failures as ``numpy.linalg.LinAlgError``, as scikit-learn does.
 
     torch's ``LinAlgError`` is a ``RuntimeError``; callers of a drop-in for
-    scikit-learn catch numpy's (a ``ValueError``).
+    scikit-learn catch numpy's (a ``ValueError``). ``hint`` is appended to the
+    message: what the failure means for the caller, and the way out.
     """
     try:
         yield
     except torch.linalg.LinAlgError as error:
-        raise np.linalg.LinAlgError(str(error)) from error
+        raise np.linalg.LinAlgError(f"{error} {hint}".rstrip()) from error

@@ -17,6 +17,14 @@ from ._incremental import is_streamed
 from ._linalg import _torch_generator, _work_dtype, numpy_linalg_errors
 from ._namespace import FittedState, check_same_namespace, like_input, other_namespaces
 
+# What a singular covariance means for the caller of get_precision and the scores.
+_SINGULAR = (
+    "The probabilistic PCA model has a singular covariance: its noise_variance_ is 0 "
+    "(n_components equals min(n_samples, n_features), or the data lie on fewer "
+    "dimensions), so the density is undefined. Fit with fewer components "
+    "(n_components < min(n_samples, n_features)) to score or to invert it."
+)
+
 
 def _lowrank_precision(W, g, sigma2):
     """Inverse of the probabilistic PCA covariance ``W^T diag(g) W + sigma2 I``.
@@ -134,7 +142,7 @@ class ProbabilisticPCAMixin:
         """
         check_is_fitted(self)
         state = FittedState.of(self)
-        with torch.no_grad(), numpy_linalg_errors():
+        with torch.no_grad(), numpy_linalg_errors(_SINGULAR):
             W, g, sigma2, _ = self._generative(state.device, state.dtype)
             precision = _lowrank_precision(W, g, sigma2)
         return state.wrap(precision)
@@ -168,7 +176,7 @@ class ProbabilisticPCAMixin:
             return self._map_streamed(self.score_samples, X)
         Xv, np_dtype = self._validate(X, reset=False, accept_sparse=False)
         device = self._device_for(Xv)
-        with torch.no_grad(), numpy_linalg_errors():
+        with torch.no_grad(), numpy_linalg_errors(_SINGULAR):
             Xt = to_tensor(Xv, device, _work_dtype(device, np_dtype))
             W, g, sigma2, mean = self._generative(device, Xt.dtype)
             ll = _lowrank_log_likelihood(Xt - mean, W, g, sigma2)
