@@ -6,17 +6,15 @@ import signal
 import subprocess
 import sys
 import textwrap
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from sklearn.base import clone
-from sklearn.exceptions import ConvergenceWarning
+from test_callbacks import fit_quietly
 
 from skvae import AutoencoderTransformer, VAETransformer
-from skvae.exceptions import PosteriorCollapseWarning
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -29,14 +27,6 @@ def X():
 def small(cls=AutoencoderTransformer, **params):
     defaults = dict(n_components=2, hidden_layer_sizes=(16,), max_iter=6, random_state=0)
     return cls(**{**defaults, **params})
-
-
-def fit_quietly(est, X):
-    """Fit; these tiny fits neither converge nor keep active latent units, as is expected."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        warnings.simplefilter("ignore", PosteriorCollapseWarning)
-        return est.fit(X)
 
 
 def assert_same_fit(a, b, X):

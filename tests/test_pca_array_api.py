@@ -14,19 +14,11 @@ import torch
 from numpy.testing import assert_allclose
 from sklearn import config_context, decomposition
 from sklearn.datasets import make_low_rank_matrix
+from test_pca import FITTED_ARRAYS
 
 from skvae import PCA
 from skvae._utils.devices import accelerators
 
-FITTED_ARRAYS = [
-    "components_",
-    "mean_",
-    "explained_variance_",
-    "explained_variance_ratio_",
-    "singular_values_",
-    "var_",
-    "noise_variance_",
-]
 SOLVERS = ["full", "covariance_eigh", "randomized", "arpack"]
 
 
