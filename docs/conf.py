@@ -211,8 +211,8 @@ def _plain_sklearn_refs(app, what, name, obj, options, lines):
 def _skip_fitted_attributes(app, what, name, obj, skip, options):
     """Leave fitted attributes (``components_``...) to the class's Attributes section.
 
-    Some are class-level descriptors computed on first use; autodoc would list
-    them a second time, as members without a docstring of their own.
+    autodoc would otherwise list any that are class-level descriptors a second
+    time, as members without a docstring of their own.
     """
     if what == "class" and name.endswith("_") and not name.startswith("_"):
         return True
