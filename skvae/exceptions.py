@@ -35,6 +35,15 @@ class InconsistentVersionWarning(UserWarning):
     may load and work, or behave differently; fit it again with this version to
     be sure. Raised by unpickling and by :func:`skvae.load`.
 
+    Parameters
+    ----------
+    estimator_name : str
+        The estimator's class name.
+    current_version : str
+        This skvae's version.
+    original_version : str or None
+        The version that saved it; None for pickles that record none.
+
     Attributes
     ----------
     estimator_name : str
