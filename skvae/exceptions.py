@@ -42,16 +42,8 @@ class InconsistentVersionWarning(UserWarning):
     current_version : str
         This skvae's version.
     original_version : str or None
-        The version that saved it; None for pickles that record none.
-
-    Attributes
-    ----------
-    estimator_name : str
-        The estimator's class name.
-    current_version : str
-        This skvae's version.
-    original_version : str or None
-        The version that saved it; None for pickles that record none.
+        The version that saved it; None for pickles that record none. Each is
+        kept as the attribute of that name, as in scikit-learn's warning.
     """
 
     def __init__(self, *, estimator_name, current_version, original_version):
