@@ -31,8 +31,8 @@ def is_streamed(X):
     return streamed_array(X) and len(X.shape) == 2
 
 
-def _float64_rows(X, workspace):
-    """``X`` converted to float64 in ``workspace[0]``, a buffer reused from block to block.
+def _float64_rows(X, workspace, dtype=torch.float64):
+    """``X`` converted to ``dtype`` in ``workspace[0]``, a buffer reused from block to block.
 
     One buffer for the whole stream: a fresh block-sized temporary per block
     fragments the C heap, whose resident size then creeps up block after block.
@@ -40,7 +40,7 @@ def _float64_rows(X, workspace):
     n, p = X.shape
     buffer = workspace[0]
     if buffer is None or buffer.shape[0] < n or buffer.shape[1] != p or buffer.device != X.device:
-        buffer = workspace[0] = torch.empty(n, p, dtype=torch.float64, device=X.device)
+        buffer = workspace[0] = torch.empty(n, p, dtype=dtype, device=X.device)
     return buffer[:n].copy_(X)
 
 
@@ -134,32 +134,39 @@ def merge_batch(X, moments, S, Vt):
 class StreamedCovariance:
     """``sum (x - s)(x - s)^T`` over rows seen in batches, in float64, and their mean.
 
-    The shift ``s`` is the first batch's mean: with it the final centring
-    ``C = (G - n d d^T) / (n - 1)``, ``d = mean - s``, subtracts a small term
-    instead of cancelling two large ones, as ``X^T X - n mean mean^T`` would
-    for data far from the origin.
+    The shift ``s`` is ``shift`` when given, else the first batch's mean: with it
+    the final centring ``C = (G - n d d^T) / (n - 1)``, ``d = mean - s``, subtracts
+    a small term instead of cancelling two large ones, as ``X^T X - n mean mean^T``
+    would for data far from the origin. ``dtype`` is float64 but where the device
+    has none (MPS).
     """
 
-    def __init__(self):
-        self.n_seen, self.shift, self.gram, self.total = 0, None, None, None
-        self.workspace = [None]
+    def __init__(self, shift=None, dtype=torch.float64):
+        self.n_seen, self.gram, self.total = 0, None, None
+        self.shift = None if shift is None else shift.to(dtype)
+        self.dtype, self.workspace = dtype, [None]
 
     def update(self, X):
-        Xs = _float64_rows(X, self.workspace)
-        if self.shift is None:
-            self.shift = Xs.mean(dim=0)
-            self.gram = torch.zeros(X.shape[1], X.shape[1], dtype=torch.float64, device=X.device)
-            self.total = torch.zeros(X.shape[1], dtype=torch.float64, device=X.device)
+        Xs = _float64_rows(X, self.workspace, self.dtype)
+        if self.gram is None:
+            if self.shift is None:
+                self.shift = Xs.mean(dim=0)
+            self.gram = torch.zeros(X.shape[1], X.shape[1], dtype=self.dtype, device=X.device)
+            self.total = torch.zeros(X.shape[1], dtype=self.dtype, device=X.device)
         Xs -= self.shift
         self.gram.addmm_(Xs.T, Xs)
         self.total += Xs.sum(dim=0)
         self.n_seen += X.shape[0]
 
+    def scatter(self):
+        """The mean and ``sum (x - mean)(x - mean)^T`` of all rows seen."""
+        d = self.total / self.n_seen
+        return self.shift + d, self.gram.addr_(d, d, alpha=-self.n_seen)
+
     def finish(self):
         """The mean (float64) and the covariance (ddof=1) of all rows seen."""
-        d = self.total / self.n_seen
-        C = self.gram.addr_(d, d, alpha=-self.n_seen).div_(self.n_seen - 1)
-        return self.shift + d, C
+        mean, scatter = self.scatter()
+        return mean, scatter.div_(self.n_seen - 1)
 
 
 class IncrementalPCAMixin:

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from .._utils.validation import MIN_NOISE_VARIANCE
+from ..decomposition._incremental import StreamedCovariance
 from ._data import Rows
 from ._likelihoods import UNIT_INTERVAL
 from ._modules import (
@@ -67,20 +68,14 @@ def principal_axes(Xt, mean, n_components, binary=False):
     eigendecomposition of the d x d covariance (O(d³)).
     """
     n, d = Xt.shape
-    device = mean.device
-    dtype = torch.float32 if device.type == "mps" else torch.float64  # MPS lacks float64
-    cov = torch.zeros(d, d, dtype=dtype, device=device)
-    shift = torch.zeros(d, dtype=dtype, device=device)
-    centre = mean.to(dtype)
+    dtype = torch.float32 if mean.device.type == "mps" else torch.float64  # MPS lacks float64
+    moments = StreamedCovariance(shift=mean, dtype=dtype)
     # A Rows reads X a chunk at a time: blocks of its chunk size keep fit's memory bounded.
     step = Xt.step if isinstance(Xt, Rows) else _COV_ROWS
     for i in range(0, n, step):
-        xb = Xt[i : i + step].to(device, dtype) - centre  # (block, d)
-        cov.addmm_(xb.T, xb)
-        shift += xb.sum(0)
-    m = (shift / n).to("cpu", torch.float64)  # (d,): the rows' mean minus ``mean``
-    cov = (cov.to("cpu", torch.float64) - n * torch.outer(m, m)) / max(n - 1, 1)
-    mean64 = centre.to("cpu", torch.float64) + m
+        moments.update(Xt[i : i + step])  # (block, d)
+    mean64, scatter = (t.to("cpu", torch.float64) for t in moments.scatter())
+    cov = scatter / max(n - 1, 1)
     if binary:  # E[x(1 - x)] = μ(1 - μ) - Var(x), per column
         cov.diagonal().add_((mean64 * (1 - mean64) - cov.diagonal()).clamp(min=0))
     values, vectors = torch.linalg.eigh(cov)  # ascending
