@@ -200,7 +200,7 @@ def test_a_warning_made_an_error_after_training_puts_the_weights_back(mode, X):
     assert_same_state(state_of(ae), before)
 
     # and an error in the statistics pass after training
-    def fail(Xt, incremental):
+    def fail(Xt, incremental, kept_start=False):
         raise RuntimeError("statistics failed")
 
     ae.__dict__["_after_fit"] = fail

@@ -267,12 +267,14 @@ def test_partial_fit_calls_draw_from_independent_streams(X, monkeypatch):
     for _ in range(3):
         vae.partial_fit(X)
     shuffles, noises = set(seeds["randperm"]), set(seeds["randn"])
-    assert len(shuffles) == len(noises) == 3  # one of each per call
+    # One batch order per call; two noise streams per call: the steps', and the one the
+    # loss before training is measured with (the same draws at every measurement).
+    assert len(shuffles) == 3 and len(noises) == 6
     (init,) = set(seeds["randint"])  # the weights, drawn once
     score = vae._score_seed()  # keys score_samples' per-row draws
     # No stream serves two purposes, or two calls: seed + k would give the first call's
     # noise to the second call's batch order.
-    assert len(shuffles | noises | {init, score}) == 8
+    assert len(shuffles | noises | {init, score}) == 11
 
 
 def test_same_seed_gives_the_same_partial_fits(X):

@@ -87,6 +87,32 @@ def test_learned_noise_variance_starts_at_ppca(digits):
     assert vae.score(X_train) == pytest.approx(pca.score(X_train), abs=1e-3)
 
 
+def test_vae_that_keeps_its_start_is_ppca_noise_variance_included(wine):
+    # A rate of 10 wrecks the first epoch: no epoch beats the start on the held-out
+    # rows, the fit keeps PPCA's closed form, and with it PPCA's σ² (not c measured
+    # again on the 90% of rows left after the split, a percent or so off).
+    X_train, X_test = wine
+    pca = PCA(4, svd_solver="full").fit(X_train)
+    params = {**AT_START, "early_stopping": True, "learning_rate": 10.0, "max_iter": 3}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the wrecked epochs may warn of divergence
+        vae = VAETransformer(4, **params).fit(X_train)
+    assert vae.noise_variance_ == pytest.approx(pca.noise_variance_, rel=1e-6)
+    np.testing.assert_allclose(vae.score_samples(X_test), pca.score_samples(X_test), atol=1e-4)
+
+
+def test_validation_elbo_draws_the_same_noise_every_epoch(wine):
+    # Weights that do not move (a rate of 1e-30) measure the same validation ELBO at
+    # every epoch: the epochs' losses differ by their weights, not by fresh draws of z.
+    X_train, _ = wine
+    params = {**AT_START, "early_stopping": True, "learning_rate": 1e-30, "max_iter": 4}
+    with pytest.warns(ConvergenceWarning):
+        vae = VAETransformer(4, hidden_layer_sizes=(8,), **params).fit(X_train)
+    scores = vae.validation_scores_
+    assert len(scores) == 4
+    np.testing.assert_allclose(scores, scores[0], rtol=1e-6)
+
+
 def test_start_uses_every_training_row(wine):
     # The validation split comes after the start: PCA of all the rows fit is given.
     X_train, _ = wine

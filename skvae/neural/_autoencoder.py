@@ -364,7 +364,7 @@ class AutoencoderTransformer(BaseNeuralTransformer):
     def _decode(self, Z):
         return self.module_.decoder(Z)
 
-    def _after_fit(self, Xt, incremental):
+    def _after_fit(self, Xt, incremental, kept_start=False):
         sq_err, codes = 0.0, []
         for xb in Xt.split(STATISTICS_BLOCK):
             zb = self.module_.encoder(xb)  # (batch, n_components)

@@ -45,10 +45,10 @@ from ._networks import widest_activation
 from ._progress import progress_label
 from ._schedules import SCHEDULE_FUNCTION, SCHEDULES, Schedule
 from ._state import NetworkStateMixin
-from ._training import PRECISIONS, check_precision, make_adam, train
+from ._training import PRECISIONS, FixedNoiseLoss, check_precision, make_adam, train
 
 # The purposes random streams are drawn for; see BaseNeuralTransformer._spawn_seed.
-_SHUFFLE, _NOISE, _INIT, _SCORE, _BINARIZE, _GLOBAL = range(6)
+_SHUFFLE, _NOISE, _INIT, _SCORE, _BINARIZE, _GLOBAL, _MEASURE = range(7)
 
 
 # Frames in these folders are skipped when a warning looks for the user's line.
@@ -351,6 +351,9 @@ class BaseNeuralTransformer(
                 max_grad_norm=self.max_grad_norm,
                 on_epoch_end=on_epoch_end,
                 checkpoint=checkpoint,
+                measure_loss_fn=FixedNoiseLoss(
+                    self._make_loss, self._spawn_seed(_MEASURE, call), self.device_
+                ),
             )
         self.loss_curve_ = self.loss_curve_ + history["loss"]
         self.loss_parts_ = {
@@ -371,7 +374,10 @@ class BaseNeuralTransformer(
         self.best_loss_ = None if early_stopping else min(finite, default=math.inf)
         self._warn_about_training(history, incremental)
         with torch.inference_mode(), cpu_fast_math(self.device_):
-            self._after_fit(statistics_rows(Xt), incremental)
+            # With a validation split, the weights are those of the best epoch: the
+            # starting ones when no epoch beat them.
+            kept_start = early_stopping and not keep and history["best_epoch"] == 0
+            self._after_fit(statistics_rows(Xt), incremental, kept_start=kept_start)
         return self
 
     def _spawn_seed(self, purpose, call=0):

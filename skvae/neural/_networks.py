@@ -286,6 +286,7 @@ def ppca_vae(estimator, Xt, mean, output_offset):
     back to X's at its end, where it adds ``output_offset(mean)`` (n_features,).
     A fixed ``noise_variance`` c is σ²: axes of variance at most c start collapsed
     (W's column zero, the posterior the prior), as at PPCA's optimum for that σ².
+    ``start()`` returns the σ² it started at.
 
     For the Bernoulli likelihoods the encoder starts at the same posterior and
     the decoder's logits at the first-order match of PPCA's mean at the data
@@ -329,6 +330,7 @@ def ppca_vae(estimator, Xt, mean, output_offset):
         set_linear(dec_linear, dec_weight)
         zero_last_layer(encoder)
         zero_last_layer(decoder)
+        return sigma2
 
     return module, start
 

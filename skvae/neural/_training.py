@@ -17,7 +17,14 @@ from ._monitoring import Monitor, StoppingRule, diverged, recover, rollback_on_f
 from ._progress import Progress
 from ._steps import PRECISIONS, Step, check_precision, make_adam
 
-__all__ = ["PRECISIONS", "check_precision", "make_adam", "squared_spread", "train"]
+__all__ = [
+    "PRECISIONS",
+    "FixedNoiseLoss",
+    "check_precision",
+    "make_adam",
+    "squared_spread",
+    "train",
+]
 
 # Rows on which the loss before training is measured when there is no validation
 # set: a stable estimate, and a fraction of an epoch on large X.
@@ -40,6 +47,39 @@ def squared_spread(X, mean, rows=8192):
         diff = torch.sub(xb, mean, out=buffer[: xb.shape[0]])  # (block, n_features)
         total += float(diff.square_().sum())
     return total / X.shape[0]
+
+
+class FixedNoiseLoss:
+    """A loss that draws the same noise at every measurement: common random numbers.
+
+    A VAE's loss draws z (and, with dynamic binarization, the binary targets)
+    at random. Measured with fresh draws, the validation losses of two epochs
+    differ by the draws as much as by the weights: on a small validation set
+    the noise swamps the difference, and the "best" epoch is the luckiest draw.
+    Drawn from a generator put back to the same seed before every measurement,
+    two epochs' losses differ by their weights alone. Deterministic losses (the
+    autoencoder's) are unaffected.
+
+    Parameters
+    ----------
+    make_loss : callable
+        ``make_loss(generator) -> loss_fn``, the estimator's ``_make_loss``.
+    seed : int
+        The seed every measurement starts from.
+    device : torch.device
+        Where the generator draws.
+    """
+
+    def __init__(self, make_loss, seed, device):
+        self.generator = torch.Generator(device=device)
+        self.seed = seed
+        self.loss_fn = make_loss(self.generator)
+
+    def reset(self):
+        self.generator.manual_seed(self.seed)
+
+    def __call__(self, module, xb, epoch):
+        return self.loss_fn(module, xb, epoch)
 
 
 def _mean_loss(module, loss_fn, X, batch_size, epoch):
@@ -78,6 +118,7 @@ def train(
     max_grad_norm=None,
     on_epoch_end=None,
     checkpoint=None,
+    measure_loss_fn=None,
 ):
     """Train ``module`` on ``X`` with minibatches until the loss stops improving.
 
@@ -165,6 +206,11 @@ def train(
     checkpoint : skvae.neural._checkpoint.Checkpoint, default=None
         Written at the end of every ``checkpoint.every``-th epoch and of the last
         one; when it holds a state on entry, training continues from it.
+    measure_loss_fn : callable, default=None
+        The loss with which the weights are measured without training (the loss
+        before training, the validation loss, the check after a divergence), of
+        ``loss_fn``'s signature; a :class:`FixedNoiseLoss` is reset before each
+        measurement. None: ``loss_fn``.
 
     Returns
     -------
@@ -179,6 +225,7 @@ def train(
         (the reason ``on_epoch_end`` gave, else None).
     """
     n_samples = X.shape[0]
+    measuring = loss_fn if measure_loss_fn is None else measure_loss_fn
     history = _new_history(first_epoch)
     step = Step(module, loss_fn, optimizer, precision, X.device, max_grad_norm)
     monitor = Monitor(
@@ -192,9 +239,11 @@ def train(
         """The loss of the current weights, by default with the objective of the first
         monitored epoch."""
         epoch = max(first_epoch, monitor_from) if epoch is None else epoch
+        if isinstance(measuring, FixedNoiseLoss):
+            measuring.reset()
         module.eval()
         with torch.no_grad():
-            return _mean_loss(module, loss_fn, X_eval, batch_size, epoch)[0]
+            return _mean_loss(module, measuring, X_eval, batch_size, epoch)[0]
 
     def end_epoch(i, sums, began):
         """Record epoch ``i`` of this call, tell the callbacks, checkpoint; whether to stop."""

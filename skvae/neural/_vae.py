@@ -454,7 +454,9 @@ class VAETransformer(VAEScoresMixin, VAEObjectiveMixin, BaseNeuralTransformer):
         if starts_from_pca(self):
             module, start = ppca_vae(self, Xt, mean, self._output_offset)
             module = materialize(module, generator, self.device_)
-            start()  # PPCA's closed form, over the layers' default initialisation
+            # PPCA's closed form, over the layers' default initialisation; its σ² is
+            # the learned c of a fit that keeps these weights (_after_fit).
+            self._start_noise_variance = start()
             return module
 
         def make(trunk, width, decoder):
