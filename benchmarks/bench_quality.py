@@ -43,6 +43,9 @@ from skvae import PCA, AutoencoderTransformer, VAETransformer
 
 KS = (2, 4, 8, 16, 32)
 SETS = ("digits", "breast_cancer", "wine", "mnist")
+# Ties: a network at its start computes PCA's reconstruction and PPCA's log-likelihood in
+# float32, equal to float64 PCA's up to rounding (about 1e-7 relative).
+TIE_RATIO, TIE_NATS = 1e-6, 1e-5
 
 
 def datasets(names, data, quick):
@@ -133,12 +136,17 @@ def main():
                 flush=True,
             )
     images = [r for r in rows if r["data"].startswith(("digits", "MNIST")) and r["k"] >= 8]
-    missed = [f"{r['data']} k={r['k']} AE/PCA {r['AE/PCA']:.3f}" for r in rows if r["AE/PCA"] > 1]
+    # A fit that keeps its start is PCA (PPCA) itself, computed in float32: equal within
+    # float32 rounding counts as equal.
+    missed = [
+        f"{r['data']} k={r['k']} AE/PCA {r['AE/PCA']:.3f}" for r in rows
+        if r["AE/PCA"] > 1 + TIE_RATIO
+    ]  # fmt: skip
     missed += [f"{r['data']} k={r['k']} AE/PCA {r['AE/PCA']:.3f}" for r in images
                if 0.8 < r["AE/PCA"] <= 1]  # fmt: skip
     missed += [
         f"{r['data']} k={r['k']} VAE - PPCA {r['VAE - PPCA']:+.2f}" for r in rows
-        if r["VAE - PPCA"] < 0
+        if r["VAE - PPCA"] < -TIE_NATS
     ]  # fmt: skip
     description = (
         "The default AutoencoderTransformer(k) and VAETransformer(k) (random_state=0, "
@@ -147,7 +155,8 @@ def main():
         "rows), figures on the held-out rows; torch on 1 thread, CPU seconds of each "
         "fit. Goals: AE/PCA <= 1 in every row and <= 0.8 on images at k >= 8; "
         "VAE - PPCA >= 0 in every row (the VAE's IWAE bound, K=100, minus PPCA's exact "
-        "log-likelihood, nats per row). Missed here: "
+        "log-likelihood, nats per row), equality within float32 rounding (1e-6 relative, "
+        "1e-5 nats) counting as met: a fit that keeps its start is PCA itself. Missed here: "
         + ("; ".join(missed) + "." if missed else "none.")
     )
     print(description)

@@ -53,6 +53,8 @@ BENCHMARKS = {
     "bench_quality": ("bench_quality", ["--quick"], [], False),
     # Sample quality (Fréchet distance in a classifier's features); MNIST rows when present.
     "bench_generation": ("bench_generation", ["--quick"], [], False),
+    # The deep autoencoder against the published 3.00 at k=30 (about an hour of CPU at full size).
+    "bench_deep_ae": ("bench_deep_ae", ["--quick"], [], True),
     # Against the hand-written loop at the same epochs (13), every test digit, K=5000.
     "bench_burda": ("bench_burda", ["--quick"], [], True),
     # Against the published number: stages 0-5 of Burda et al.'s schedule (364 epochs,
