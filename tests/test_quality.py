@@ -194,3 +194,24 @@ def test_vae_scores_rows_far_outside_the_data_finite_and_low(large, factor):
     assert np.isfinite(scores).all()
     assert scores.max() < vae.score_samples(large).min()
     assert np.isfinite(vae.score_samples_iwae(far, n_importance=10)).all()
+
+
+def test_auto_batch_size_gives_a_few_hundred_rows_four_steps_per_epoch(monkeypatch):
+    # scikit-learn's min(200, n) would take 120 rows in one step and 400 in two: an epoch,
+    # the unit of early stopping's patience, would barely move the network.
+    import skvae.neural._base as base
+
+    seen = []
+
+    def recording_train(*args, **kwargs):
+        seen.append(kwargs["batch_size"])
+        return train(*args, **kwargs)
+
+    train = base.train
+    monkeypatch.setattr(base, "train", recording_train)
+    rng = np.random.default_rng(0)
+    for n, expected in [(60, 32), (120, 32), (400, 100), (800, 200), (2000, 200)]:
+        ae = AutoencoderTransformer(1, hidden_layer_sizes=(2,), max_iter=1, early_stopping=False)
+        with pytest.warns(ConvergenceWarning):
+            ae.fit(rng.standard_normal((n, 3)))
+        assert seen[-1] == expected, n

@@ -95,8 +95,10 @@ class AutoencoderTransformer(BaseNeuralTransformer):
     decoder_kwargs : dict, default=None
         Keyword arguments of a ``decoder`` class or callable, besides ``n_components``.
     batch_size : int or 'auto', default='auto'
-        Rows per gradient step; 'auto' is ``min(200, n_samples)``. The last,
-        smaller batch of an epoch is used too.
+        Rows per gradient step; 'auto' is ``min(200, n_samples)``, as in
+        scikit-learn's MLP, but at most a quarter of the rows (at least 32): four
+        steps per epoch or more on a few hundred rows. The last, smaller batch of
+        an epoch is used too.
     learning_rate : float, default=1e-3
         Adam's step size. The built-in MLP starts at PCA's optimum, so there is
         no long way to go: the usual 1e-3 reaches lower held-out errors than

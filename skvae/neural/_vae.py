@@ -157,7 +157,9 @@ class VAETransformer(VAEScoresMixin, VAEObjectiveMixin, BaseNeuralTransformer):
         Monte-Carlo draws of z per sample in :meth:`score_samples`, each row with
         its own draws. Read when scoring, so it may be changed after ``fit``.
     batch_size : int or 'auto', default='auto'
-        Rows per gradient step; 'auto' is ``min(200, n_samples)``.
+        Rows per gradient step; 'auto' is ``min(200, n_samples)``, as in
+        scikit-learn's MLP, but at most a quarter of the rows (at least 32): four
+        steps per epoch or more on a few hundred rows.
     learning_rate : float, default=1e-3
         Adam's step size.
     weight_decay : float, default=0.0
