@@ -38,6 +38,8 @@ ESTIMATORS = {
     "ae": lambda: AutoencoderTransformer(**SMALL),
     "vae": lambda: VAETransformer(**SMALL),
     "vae-custom": lambda: VAETransformer(encoder=Trunk, encoder_kwargs={"width": 6}, **SMALL),
+    # decoupled weight decay: two parameter groups in the optimizer
+    "ae-decay": lambda: AutoencoderTransformer(weight_decay=0.1, **SMALL),
 }
 CONTAINERS = {
     "float64": lambda X: X,
@@ -95,7 +97,7 @@ def test_save_load_and_pickle_round_trips_give_equal_outputs(name, container, X,
             np.testing.assert_array_equal(got[key], expected[key], err_msg=key)
 
 
-@pytest.mark.parametrize("name", ["ae", "vae"])
+@pytest.mark.parametrize("name", ["ae", "vae", "ae-decay"])
 def test_a_loaded_estimator_trains_on_as_the_original_would(name, X, tmp_path):
     est = quiet_fit(ESTIMATORS[name](), X)
     loaded = save_load(est, tmp_path / "est.skvae")

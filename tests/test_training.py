@@ -442,3 +442,59 @@ def test_max_grad_norm_reaches_the_training_steps():
         warnings.simplefilter("ignore", ConvergenceWarning)
         est.fit(X)
     assert len(norms) == 3 and max(norms) <= 1e-3 * (1 + 1e-5)
+
+
+# ------------------------------------------------- decoupled weight decay
+def _digits():
+    from sklearn.datasets import load_digits
+
+    X = load_digits().data / 16.0
+    return X[:1200], X[1200:]
+
+
+def test_weight_decay_shrinks_the_residual_mlp_and_spares_the_pca_path():
+    X, _ = _digits()
+    est = AutoencoderTransformer(4, hidden_layer_sizes=(16,), weight_decay=0.1, max_iter=2,
+                                 random_state=0)  # fmt: skip
+    with pytest.warns(ConvergenceWarning):
+        est.fit(X)
+    decayed, rest = est.optimizer_.param_groups
+    assert decayed["weight_decay"] == 0.1 and rest["weight_decay"] == 0.0
+    assert isinstance(est.optimizer_, torch.optim.AdamW)  # decoupled: not Adam's L2
+    # The MLPs beside the linear paths: 64-16-4 in the encoder, 4-16-64 in the decoder.
+    assert sorted(tuple(p.shape) for p in decayed["params"]) == [(4, 16), (16, 4), (16, 64),
+                                                                (64, 16)]  # fmt: skip
+    # Not decayed: the linear paths that start at PCA (4 x 64 and 64 x 4) and every bias.
+    assert sorted(tuple(p.shape) for p in rest["params"] if p.dim() > 1) == [(4, 64), (64, 4)]
+    assert all(p.dim() > 1 for p in decayed["params"])
+
+
+def test_without_weight_decay_the_optimizer_is_plain_adam():
+    X, _ = _digits()
+    est = AutoencoderTransformer(4, hidden_layer_sizes=(16,), max_iter=1, random_state=0)
+    with pytest.warns(ConvergenceWarning):
+        est.fit(X)
+    assert type(est.optimizer_) is torch.optim.Adam
+    assert [g["weight_decay"] for g in est.optimizer_.param_groups] == [0.0]
+
+
+def test_strong_weight_decay_holds_the_autoencoder_at_pca_not_at_zero():
+    # Decay pulls the residual MLP to zero: the network towards its linear start (PCA).
+    # Coupled L2 on every weight would pull the whole map, PCA's path included, to zero.
+    from skvae import PCA
+
+    X, X_test = _digits()
+    pca = PCA(4).fit(X)
+    pca_err = ((pca.inverse_transform(pca.transform(X_test)) - X_test) ** 2).mean()
+
+    def held_out(weight_decay):
+        est = AutoencoderTransformer(4, weight_decay=weight_decay, max_iter=30, random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            est.fit(X)
+        return ((est.inverse_transform(est.transform(X_test)) - X_test) ** 2).mean() / pca_err
+
+    # lr * weight_decay = 1: each step zeroes the MLP's weights before Adam's update.
+    held = held_out(1000.0)
+    assert 0.9 < held <= 1.0 + 1e-3
+    assert held_out(0.0) < 0.8  # free to leave PCA, the MLP does

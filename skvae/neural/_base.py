@@ -45,7 +45,8 @@ from ._networks import widest_activation
 from ._progress import progress_label
 from ._schedules import SCHEDULE_FUNCTION, SCHEDULES, Schedule
 from ._state import NetworkStateMixin
-from ._training import PRECISIONS, FixedNoiseLoss, check_precision, make_adam, train
+from ._steps import make_optimizer
+from ._training import PRECISIONS, FixedNoiseLoss, check_precision, train
 
 # The purposes random streams are drawn for; see BaseNeuralTransformer._spawn_seed.
 _SHUFFLE, _NOISE, _INIT, _SCORE, _BINARIZE, _GLOBAL, _MEASURE = range(7)
@@ -315,11 +316,8 @@ class BaseNeuralTransformer(
                 self.loss_curve_, self.n_iter_ = [], 0
                 self.loss_parts_ = {}
             if not (incremental and fitted):
-                self.optimizer_ = make_adam(
-                    self.module_.parameters(),
-                    lr=self.learning_rate,
-                    weight_decay=self.weight_decay,
-                    eps=self.epsilon,
+                self.optimizer_ = make_optimizer(
+                    self.module_, self.learning_rate, self.weight_decay, self.epsilon
                 )
 
         # partial_fit trains one epoch: pickle the estimator to keep it.

@@ -17,7 +17,7 @@ from .._persistence import (
 )
 from .._utils.devices import restore_device
 from ._networks import build_network, pca_skeleton, starts_from_pca
-from ._training import make_adam
+from ._steps import make_optimizer
 
 
 class NetworkStateMixin:
@@ -94,7 +94,10 @@ class NetworkStateMixin:
         self.module_ = module.to(self.device_).eval()
         if optimizer_state is None:
             return
-        self.optimizer_ = make_adam(self.module_.parameters())
+        # One group: Adam (or, saved by an older skvae, Adam with coupled L2 decay);
+        # two: AdamW's decayed weights and the rest. load_state_dict sets their rates.
+        decoupled = len(optimizer_state["param_groups"]) == 2
+        self.optimizer_ = make_optimizer(self.module_, 1e-3, 0.0, 1e-8, decoupled=decoupled)
         optimizer_state = records_to_tensors(optimizer_state)
         for saved, fresh in zip(optimizer_state["param_groups"], self.optimizer_.param_groups):
             # How the step is computed follows this device, not the one that saved it.

@@ -9,6 +9,8 @@ import contextlib
 
 import torch
 
+from ._modules import Residual
+
 PRECISIONS = ("float32", "bfloat16", "float16")
 
 # Optimizer-state entries smaller than _TINY in magnitude are set to zero every
@@ -43,19 +45,53 @@ def _zero_tiny_state(optimizer):
                 value.masked_fill_(value.abs() < _TINY, 0.0)
 
 
-def make_adam(params, **kwargs):
+def make_adam(params, cls=torch.optim.Adam, **kwargs):
     """``torch.optim.Adam(params, **kwargs)`` with torch's fused kernel where it has one.
 
     The fused step updates every parameter in one kernel: the same updates as the
     default step up to float rounding (tested), in less time per step (measured in
     ``benchmarks/bench_training.py``). Devices or torch versions without a fused
-    Adam get the default one.
+    Adam get the default one. ``cls=torch.optim.AdamW`` for decoupled weight decay.
     """
     params = list(params)
     try:
-        return torch.optim.Adam(params, fused=True, **kwargs)
+        return cls(params, fused=True, **kwargs)
     except (RuntimeError, TypeError, ValueError):
-        return torch.optim.Adam(params, **kwargs)
+        return cls(params, **kwargs)
+
+
+def decayed_weights(module):
+    """The weights that ``weight_decay`` shrinks: every weight matrix (or kernel), but
+    the linear path beside a residual MLP (:class:`~skvae.neural._modules.Residual`).
+
+    The default networks start at PCA in that linear path, with the MLP at zero:
+    decaying the MLP alone pulls the network towards its linear model, not towards
+    zero. Biases are not decayed.
+    """
+    kept = {
+        id(p) for m in module.modules() if isinstance(m, Residual) for p in m.linear.parameters()
+    }
+    return [p for p in module.parameters() if p.dim() > 1 and id(p) not in kept]
+
+
+def make_optimizer(module, learning_rate, weight_decay, epsilon, *, decoupled=None):
+    """The optimizer of a fit: Adam; with ``weight_decay`` > 0, Adam with decoupled
+    weight decay (AdamW, Loshchilov & Hutter 2019) on :func:`decayed_weights` only.
+
+    Two parameter groups then: the decayed weights first, the rest with no decay.
+    ``decoupled=True`` builds those groups whatever ``weight_decay`` is (to load
+    a saved state into them).
+    """
+    if not (weight_decay if decoupled is None else decoupled):
+        return make_adam(module.parameters(), lr=learning_rate, eps=epsilon)
+    decayed = decayed_weights(module)
+    ids = {id(p) for p in decayed}
+    rest = [p for p in module.parameters() if id(p) not in ids]
+    groups = [
+        {"params": decayed, "weight_decay": weight_decay},
+        {"params": rest, "weight_decay": 0.0},
+    ]
+    return make_adam(groups, cls=torch.optim.AdamW, lr=learning_rate, eps=epsilon)
 
 
 def check_precision(precision, device, estimator_name):
