@@ -248,3 +248,29 @@ def test_inference_on_large_chunks_follows_the_measurement(
     estimator.transform(X)
     assert calls and seen and set(seen) == {expected}
     assert torch.get_num_threads() == 2
+
+
+def test_a_long_fit_follows_the_load_as_it_changes(default_threads, openmp, monkeypatch):
+    # Every step counts as large and every measurement is stale at the next epoch:
+    # the loop chooses again at each epoch, timing torch's own count each time.
+    monkeypatch.setattr(skvae_threads, "SMALL_STEP", 1)
+    monkeypatch.setattr(skvae_threads, "FRESH_SECONDS", 0.0)
+    answers = iter([True, False, True])  # busy (the start loss), quiet (epoch 0), busy (epoch 1)
+    counts_when_measured = []
+
+    def answer(size, rows):
+        counts_when_measured.append(torch.get_num_threads())
+        return next(answers)
+
+    monkeypatch.setattr(skvae_threads, "one_thread_is_as_fast", answer)
+    per_epoch = []
+
+    def note(estimator, epoch, measures):
+        per_epoch.append(torch.get_num_threads())
+
+    estimator = AutoencoderTransformer(**{**SMALL, "max_iter": 2}, callbacks=[note])
+    with pytest.warns(UserWarning, match="max_iter"):
+        estimator.fit(X)
+    assert per_epoch == [2, 1]  # each epoch as its own measurement said
+    assert counts_when_measured == [2, 2, 2]  # never timed under its own limit
+    assert torch.get_num_threads() == 2

@@ -6,8 +6,11 @@ several times when other processes hold the cores, as every parallel region
 waits for a descheduled thread (``docs/guide/devices.md`` has the measurements). So on the CPU, a
 step (a training batch, or a chunk of rows at inference) under
 :data:`SMALL_STEP` multiply-adds runs on one thread; a larger one keeps torch's
-count unless a matrix product of its size, timed just before at one thread and
-at torch's count, says the cores are too busy to share.
+count unless a matrix product of its size, timed at one thread and at torch's
+count, says the cores are too busy to share. A fit times it again every
+:data:`FRESH_SECONDS`, so load that comes or goes during a fit changes the count
+within seconds. Steps at least that large are therefore reproducible bit for bit
+only at a thread count the program fixes: the count changes the rounding.
 
 Unless the program chose a thread count itself: ``OMP_NUM_THREADS`` or
 ``MKL_NUM_THREADS`` in the environment, ``torch.set_num_threads`` or a
@@ -16,20 +19,21 @@ and what it found is put back on the way out.
 """
 
 import contextlib
+import functools
 import math
 import os
 import statistics
 import time
 
 import torch
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 # Multiply-adds of one forward pass (rows x weights) below which a step runs on one
-# thread without measuring; the default networks on digits (2e7) and on MNIST (1e8)
-# are below it. What a second thread can gain them on a quiet machine is smaller
-# than what it loses on a busy one, and a timing taken before training cannot tell
-# which the next minutes will be.
-SMALL_STEP = 3e8
+# thread without measuring. The default networks on digits (2e7 at 200 rows) are
+# below it: a second thread made their fits slower even on a quiet machine, and
+# 5 to 30 times slower on a busy one. On MNIST (1e8) two threads were 1.4 to 1.7
+# times faster on a quiet machine: those steps are measured.
+SMALL_STEP = 5e7
 # The measurement times a product of the step's size, up to this many multiply-adds
 # (about 10 ms at one thread): contention shows at any size, and a larger product
 # shares between threads at least as well.
@@ -37,8 +41,9 @@ MEASURED_STEP = 2e8
 # torch's count must be this much faster than one thread to be used.
 MARGIN = 1.1
 _REPEATS = 5
-# A measurement is reused this long for steps of the same shape (partial_fit, searches).
-_FRESH_SECONDS = 10.0
+# A measurement is reused this long for steps of the same shape (the epochs of a
+# fit, partial_fit, searches); a fit measures again once it is older.
+FRESH_SECONDS = 10.0
 _measured = {}  # (rows, width) -> (time.monotonic() of the measurement, one thread as fast)
 
 _ENVIRONMENT = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
@@ -68,6 +73,16 @@ def chosen_by_user():
     return torch.get_num_threads() != _STARTING_THREADS
 
 
+def _width(size, rows):
+    return max(1, round(math.sqrt(size / max(rows, 1))))
+
+
+def _fresh(size, rows):
+    """The answer of a measurement of this shape under :data:`FRESH_SECONDS` old, else None."""
+    when, answer = _measured.get((rows, _width(size, rows)), (-math.inf, None))
+    return answer if time.monotonic() - when < FRESH_SECONDS else None
+
+
 def one_thread_is_as_fast(size, rows):
     """Whether one thread is within :data:`MARGIN` of torch's count on a step of ``size``, now.
 
@@ -76,11 +91,11 @@ def one_thread_is_as_fast(size, rows):
     when even its slowest run beats one thread's median by the margin, and a
     pair where it takes over twice as long settles it.
     """
-    width = max(1, round(math.sqrt(size / max(rows, 1))))
-    now = time.monotonic()
-    when, answer = _measured.get((rows, width), (-math.inf, None))
-    if now - when < _FRESH_SECONDS:
+    answer = _fresh(size, rows)
+    if answer is not None:
         return answer
+    width = _width(size, rows)
+    now = time.monotonic()
     a = torch.ones(rows, width)  # (rows, width): the values do not change the time
     w = torch.ones(width, width)
 
@@ -91,7 +106,7 @@ def one_thread_is_as_fast(size, rows):
 
     one, many = [], []
     for _ in range(_REPEATS):
-        with threadpool_limits(limits=1, user_api="openmp"):
+        with _one_thread():
             one.append(seconds())
         many.append(seconds())
         if many[-1] > 2 * one[-1]:
@@ -109,6 +124,23 @@ def _policy_applies(device):
     )
 
 
+@functools.cache
+def _controller():
+    # threadpoolctl's view of the loaded thread pools, taken once: torch's OpenMP
+    # runtime is loaded with torch, before skvae. A limit through it costs 0.04 ms
+    # against 1.2 ms for threadpool_limits, which inspects the process each time.
+    return ThreadpoolController()
+
+
+def _one_thread():
+    """A limit of torch's OpenMP pool to one thread, in force until restored."""
+    return _controller().limit(limits=1, user_api="openmp")
+
+
+def _one_thread_pays(size, rows):
+    return size < SMALL_STEP or one_thread_is_as_fast(min(size, MEASURED_STEP), rows)
+
+
 def threads_for(module, rows, device):
     """A context for a network's steps over ``rows`` rows: one CPU thread unless it pays to share.
 
@@ -117,19 +149,69 @@ def threads_for(module, rows, device):
     module : torch.nn.Module
         The network.
     rows : int
-        Rows per step: the batch size in training, the chunk size in inference.
+        Rows per step: the chunk size in inference.
     device : torch.device
         Where it computes; only the CPU is limited.
 
     Returns
     -------
     context : context manager
-        ``threadpoolctl.threadpool_limits(1, "openmp")`` (torch's pool) when the
+        A threadpoolctl limit of torch's OpenMP pool to one thread when the
         policy applies and chooses one thread, else a context that changes nothing.
     """
     if not _policy_applies(device):
         return contextlib.nullcontext()
-    size = step_size(module, rows)
-    if size >= SMALL_STEP and not one_thread_is_as_fast(min(size, MEASURED_STEP), rows):
+    if not _one_thread_pays(step_size(module, rows), rows):
         return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="openmp")
+    return _one_thread()
+
+
+class StepThreads:
+    """The thread count of a training loop's steps, chosen again as the loop goes.
+
+    A context manager: on entry it chooses as :func:`threads_for` does, and
+    :meth:`update`, called at each epoch, chooses again once the last
+    measurement is :data:`FRESH_SECONDS` old, so a long fit follows the
+    machine's load. On exit it puts back the count it found.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        The network.
+    rows : int
+        Rows per step: the batch size.
+    device : torch.device
+        Where it computes; only the CPU is limited.
+    """
+
+    def __init__(self, module, rows, device):
+        self.rows, self._device = rows, device
+        self.size = step_size(module, rows)
+        self.applies = False
+        self._limit = None  # threadpoolctl's limit to one thread, while it is in force
+
+    def __enter__(self):
+        self.applies = _policy_applies(self._device)
+        self.update()
+        return self
+
+    def update(self):
+        """Choose the count for the next steps: measure again if the last answer is old."""
+        if not self.applies:
+            return
+        if self.size >= SMALL_STEP and _fresh(min(self.size, MEASURED_STEP), self.rows) is None:
+            self._release()  # time torch's own count, not the limit
+        if _one_thread_pays(self.size, self.rows):
+            if self._limit is None:
+                self._limit = _one_thread()
+        else:
+            self._release()
+
+    def _release(self):
+        if self._limit is not None:
+            self._limit.restore_original_limits()
+            self._limit = None
+
+    def __exit__(self, *exc_info):
+        self._release()
+        return False

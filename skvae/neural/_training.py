@@ -12,7 +12,7 @@ import time
 import torch
 
 from .._utils.denormals import cpu_fast_math
-from .._utils.threads import threads_for
+from .._utils.threads import StepThreads
 from ._monitoring import Monitor, StoppingRule, diverged, recover, rollback_on_failure
 from ._progress import Progress
 from ._steps import PRECISIONS, Step, check_precision, make_adam
@@ -267,7 +267,8 @@ def train(
 
     guard = rollback_on_failure(monitor.weights, optimizer, step, history)
     with Progress(max_iter, desc, verbose) as bar:
-        with guard, cpu_fast_math(X.device), threads_for(module, batch_size, X.device):
+        threads = StepThreads(module, batch_size, X.device)
+        with guard, cpu_fast_math(X.device), threads:
             X_start = _start_rows(X) if X_val is None else X_val
             if checkpoint is not None and checkpoint.state is not None:
                 _resume(checkpoint.resume(), module, optimizer, step, monitor, history, bar)
@@ -275,6 +276,7 @@ def train(
                 history["start_loss"] = history["best_loss"] = _start_loss(measure(X_start))
             for i in range(history["n_iter"], max_iter if monitor.stop_reason is None else 0):
                 began = time.perf_counter()
+                threads.update()
                 epoch = first_epoch + i
                 if schedule is not None:
                     schedule.start_epoch(optimizer, epoch)
