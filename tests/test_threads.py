@@ -274,3 +274,27 @@ def test_a_long_fit_follows_the_load_as_it_changes(default_threads, openmp, monk
     assert per_epoch == [2, 1]  # each epoch as its own measurement said
     assert counts_when_measured == [2, 2, 2]  # never timed under its own limit
     assert torch.get_num_threads() == 2
+
+
+def test_a_small_fit_runs_on_one_thread_outside_its_loop_too(default_threads, openmp, monkeypatch):
+    # The network's build (a dry run), the losses before training and the statistics
+    # after it (the VAE's learned c, active units) run on one thread as the steps do.
+    calls = measured(monkeypatch, False)
+    seen = []
+    forward, eigh = torch.nn.Linear.forward, torch.linalg.eigh
+
+    def recording(self, x):
+        seen.append(("forward", torch.get_num_threads()))
+        return forward(self, x)
+
+    def recording_eigh(*args, **kwargs):  # PCA's start: the covariance's eigenvectors
+        seen.append(("eigh", torch.get_num_threads()))
+        return eigh(*args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.Linear, "forward", recording)
+    monkeypatch.setattr(torch.linalg, "eigh", recording_eigh)
+    fit(make("VAETransformer"))
+    assert {name for name, _ in seen} == {"forward", "eigh"}
+    assert {threads for _, threads in seen} == {1}
+    assert not calls
+    assert torch.get_num_threads() == 2

@@ -1,16 +1,17 @@
 """Threads of a network's computations: how many CPU threads torch uses to train and infer.
 
 The one place where skvae chooses a thread count. A step of a small network on
-a small batch gains a little from more threads on a quiet machine, and loses
-several times when other processes hold the cores, as every parallel region
-waits for a descheduled thread (``docs/guide/devices.md`` has the measurements). So on the CPU, a
-step (a training batch, or a chunk of rows at inference) under
-:data:`SMALL_STEP` multiply-adds runs on one thread; a larger one keeps torch's
-count unless a matrix product of its size, timed at one thread and at torch's
-count, says the cores are too busy to share. A fit times it again every
+a small batch gains up to twice from a second thread on a quiet machine, and
+loses up to thirty times when other processes hold the cores, as every parallel
+region waits for a descheduled thread (``docs/guide/devices.md`` has the
+measurements). So on the CPU a fit runs on one thread (:class:`FitThreads`),
+and so does inference; a step (a training batch, or a chunk of rows at
+inference) of at least :data:`SMALL_STEP` multiply-adds gets torch's count back
+unless a matrix product of its size, timed at one thread and at torch's count,
+says the cores are too busy to share. A fit times it again every
 :data:`FRESH_SECONDS`, so load that comes or goes during a fit changes the count
-within seconds. Steps at least that large are therefore reproducible bit for bit
-only at a thread count the program fixes: the count changes the rounding.
+within seconds. Steps that large are therefore reproducible bit for bit only at
+a thread count the program fixes: the count changes the rounding.
 
 Unless the program chose a thread count itself: ``OMP_NUM_THREADS`` or
 ``MKL_NUM_THREADS`` in the environment, ``torch.set_num_threads`` or a
@@ -19,6 +20,7 @@ and what it found is put back on the way out.
 """
 
 import contextlib
+import contextvars
 import functools
 import math
 import os
@@ -29,11 +31,12 @@ import torch
 from threadpoolctl import ThreadpoolController
 
 # Multiply-adds of one forward pass (rows x weights) below which a step runs on one
-# thread without measuring. The default networks on digits (2e7 at 200 rows) are
-# below it: a second thread made their fits slower even on a quiet machine, and
-# 5 to 30 times slower on a busy one. On MNIST (1e8) two threads were 1.4 to 1.7
-# times faster on a quiet machine: those steps are measured.
-SMALL_STEP = 5e7
+# thread without measuring; the default networks on digits (2e7) and on MNIST (1e8)
+# are below it. Measuring MNIST's steps too was tried: on cores kept busy by two
+# other threads the timing chose two threads and the fits took 1.5 to 2.4 times
+# longer than at one. A product of a few milliseconds does not meet the
+# descheduling that slows a whole epoch.
+SMALL_STEP = 3e8
 # The measurement times a product of the step's size, up to this many multiply-adds
 # (about 10 ms at one thread): contention shows at any size, and a larger product
 # shares between threads at least as well.
@@ -118,10 +121,19 @@ def one_thread_is_as_fast(size, rows):
     return answer
 
 
-def _policy_applies(device):
-    return (
-        torch.device(device).type == "cpu" and torch.get_num_threads() > 1 and not chosen_by_user()
-    )
+# Set while a fit runs under :class:`FitThreads`' one-thread limit: the policy
+# still applies inside it, though torch's count then reads 1.
+_IN_FIT = contextvars.ContextVar("skvae_fit_threads", default=False)
+
+
+def _policy_applies(device=None):
+    """Whether skvae chooses the thread count: on the CPU (any device when None), and
+    the program has not chosen one."""
+    if device is not None and torch.device(device).type != "cpu":
+        return False
+    if _IN_FIT.get():
+        return True
+    return torch.get_num_threads() > 1 and not chosen_by_user()
 
 
 @functools.cache
@@ -132,9 +144,18 @@ def _controller():
     return ThreadpoolController()
 
 
+def _limit(threads):
+    """A limit of torch's OpenMP pool to ``threads``, in force until restored."""
+    return _controller().limit(limits=threads, user_api="openmp")
+
+
 def _one_thread():
-    """A limit of torch's OpenMP pool to one thread, in force until restored."""
-    return _controller().limit(limits=1, user_api="openmp")
+    return _limit(1)
+
+
+def _torch_count():
+    """torch's own count: a context that restores it inside a fit's one-thread limit."""
+    return _limit(_STARTING_THREADS) if _IN_FIT.get() else contextlib.nullcontext()
 
 
 def _one_thread_pays(size, rows):
@@ -162,7 +183,7 @@ def threads_for(module, rows, device):
     if not _policy_applies(device):
         return contextlib.nullcontext()
     if not _one_thread_pays(step_size(module, rows), rows):
-        return contextlib.nullcontext()
+        return _torch_count()
     return _one_thread()
 
 
@@ -188,7 +209,7 @@ class StepThreads:
         self.rows, self._device = rows, device
         self.size = step_size(module, rows)
         self.applies = False
-        self._limit = None  # threadpoolctl's limit to one thread, while it is in force
+        self._limit = None  # the threadpoolctl limit in force: one thread or torch's count
 
     def __enter__(self):
         self.applies = _policy_applies(self._device)
@@ -200,18 +221,54 @@ class StepThreads:
         if not self.applies:
             return
         if self.size >= SMALL_STEP and _fresh(min(self.size, MEASURED_STEP), self.rows) is None:
-            self._release()  # time torch's own count, not the limit
-        if _one_thread_pays(self.size, self.rows):
-            if self._limit is None:
-                self._limit = _one_thread()
-        else:
-            self._release()
+            self._set(_torch_count)  # time torch's own count, not a limit of ours
+        self._set(_one_thread if _one_thread_pays(self.size, self.rows) else _torch_count)
+
+    def _set(self, make_limit):
+        """Put back the limit in force, then apply ``make_limit()`` (None: none).
+
+        A threadpoolctl limit applies when made: the one in force goes first.
+        """
+        if self._limit is not None:
+            self._limit.__exit__(None, None, None)
+            self._limit = None
+        if make_limit is not None:
+            self._limit = make_limit()
+            self._limit.__enter__()
 
     def _release(self):
-        if self._limit is not None:
-            self._limit.restore_original_limits()
-            self._limit = None
+        self._set(None)
 
     def __exit__(self, *exc_info):
         self._release()
+        return False
+
+
+class FitThreads:
+    """One CPU thread for all of a fit, unless its steps pay to share.
+
+    Entered around a whole ``fit``: the work outside the training loop (the PCA
+    start, the losses before training, the statistics after it) is small on the
+    data where small networks train, but slow at torch's count on busy cores: on
+    digits, beside one spinning process, a VAE's statistics after training took
+    0.40 s a fit at torch's count and 0.01 s at one thread, against 1.0 s of
+    training. Inside, :class:`StepThreads` and :func:`threads_for` still
+    give torch's count to steps that measure faster with it. Nothing changes
+    when the program chose a count.
+    """
+
+    def __init__(self):
+        self._limit = self._token = None
+
+    def __enter__(self):
+        if _policy_applies():
+            self._limit = _one_thread().__enter__()
+            self._token = _IN_FIT.set(True)
+        return self
+
+    def __exit__(self, *exc_info):
+        if self._token is not None:
+            _IN_FIT.reset(self._token)
+            self._limit.__exit__(*exc_info)
+            self._limit = self._token = None
         return False

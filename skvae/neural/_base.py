@@ -21,6 +21,7 @@ from .._persistence import SaveMixin
 from .._utils.denormals import cpu_fast_math
 from .._utils.devices import resolve_device
 from .._utils.seeds import forked_global_rng, seed_from, spawn_seed
+from .._utils.threads import FitThreads
 from .._utils.validation import (
     BOOLEAN,
     DEVICE,
@@ -260,7 +261,8 @@ class BaseNeuralTransformer(
                 weights = {k: v.detach().clone() for k, v in self.module_.state_dict().items()}
                 moments = copy.deepcopy(self.optimizer_.state_dict())
             try:
-                return self._fit_or_raise(X, incremental)
+                with FitThreads():
+                    return self._fit_or_raise(X, incremental)
             except BaseException as error:
                 self.__dict__.clear()
                 self.__dict__.update(saved)
