@@ -240,6 +240,9 @@ def test_an_interrupt_in_the_first_fit_of_a_process_breaks_no_later_fit():
     script = textwrap.dedent(
         """
         import os, signal, sys, warnings
+        # Python's own Ctrl-C handling, whatever this process inherited (a parent that
+        # ignores SIGINT passes SIG_IGN on, and the signal below would then do nothing).
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         import numpy as np
         from sklearn.exceptions import ConvergenceWarning
         from skvae import AutoencoderTransformer
