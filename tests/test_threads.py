@@ -298,3 +298,28 @@ def test_a_small_fit_runs_on_one_thread_outside_its_loop_too(default_threads, op
     assert {threads for _, threads in seen} == {1}
     assert not calls
     assert torch.get_num_threads() == 2
+
+
+def test_inference_inside_a_fit_times_torchs_count_not_the_fits_limit(
+    default_threads, openmp, monkeypatch
+):
+    # A callback that transforms during fit: its chunks are timed at torch's count,
+    # though the fit around them holds one thread.
+    monkeypatch.setattr(skvae_threads, "SMALL_STEP", 1)
+    counts_when_measured = []
+
+    def answer(size, rows):
+        counts_when_measured.append(torch.get_num_threads())
+        return True  # busy: one thread
+
+    monkeypatch.setattr(skvae_threads, "one_thread_is_as_fast", answer)
+
+    def transform(estimator, epoch, measures):
+        estimator.transform(X)
+
+    estimator = AutoencoderTransformer(**{**SMALL, "max_iter": 1}, callbacks=[transform])
+    with pytest.warns(UserWarning, match="max_iter"):
+        estimator.fit(X)
+    assert len(counts_when_measured) >= 2  # the training steps and the callback's chunks
+    assert set(counts_when_measured) == {2}
+    assert torch.get_num_threads() == 2

@@ -162,45 +162,24 @@ def _one_thread_pays(size, rows):
     return size < SMALL_STEP or one_thread_is_as_fast(min(size, MEASURED_STEP), rows)
 
 
-def threads_for(module, rows, device):
-    """A context for a network's steps over ``rows`` rows: one CPU thread unless it pays to share.
-
-    Parameters
-    ----------
-    module : torch.nn.Module
-        The network.
-    rows : int
-        Rows per step: the chunk size in inference.
-    device : torch.device
-        Where it computes; only the CPU is limited.
-
-    Returns
-    -------
-    context : context manager
-        A threadpoolctl limit of torch's OpenMP pool to one thread when the
-        policy applies and chooses one thread, else a context that changes nothing.
-    """
-    if not _policy_applies(device):
-        return contextlib.nullcontext()
-    if not _one_thread_pays(step_size(module, rows), rows):
-        return _torch_count()
-    return _one_thread()
-
-
 class StepThreads:
-    """The thread count of a training loop's steps, chosen again as the loop goes.
+    """The thread count of a network's steps over ``rows`` rows: one CPU thread
+    unless it pays to share.
 
-    A context manager: on entry it chooses as :func:`threads_for` does, and
-    :meth:`update`, called at each epoch, chooses again once the last
-    measurement is :data:`FRESH_SECONDS` old, so a long fit follows the
-    machine's load. On exit it puts back the count it found.
+    A context manager for a loop of steps (the epochs of training, the chunks
+    of inference): on entry it chooses the count, one thread for a step under
+    :data:`SMALL_STEP` and otherwise as a timing says, and :meth:`update`,
+    called at each epoch, chooses again once the last timing is
+    :data:`FRESH_SECONDS` old, so a long fit follows the machine's load. On
+    exit it puts back the count it found. Off the CPU, or where the program
+    chose a count, it changes nothing.
 
     Parameters
     ----------
     module : torch.nn.Module
         The network.
     rows : int
-        Rows per step: the batch size.
+        Rows per step: the batch size in training, the chunk size in inference.
     device : torch.device
         Where it computes; only the CPU is limited.
     """
@@ -236,11 +215,8 @@ class StepThreads:
             self._limit = make_limit()
             self._limit.__enter__()
 
-    def _release(self):
-        self._set(None)
-
     def __exit__(self, *exc_info):
-        self._release()
+        self._set(None)
         return False
 
 
@@ -252,9 +228,8 @@ class FitThreads:
     data where small networks train, but slow at torch's count on busy cores: on
     digits, beside one spinning process, a VAE's statistics after training took
     0.40 s a fit at torch's count and 0.01 s at one thread, against 1.0 s of
-    training. Inside, :class:`StepThreads` and :func:`threads_for` still
-    give torch's count to steps that measure faster with it. Nothing changes
-    when the program chose a count.
+    training. Inside, :class:`StepThreads` still gives torch's count to steps
+    that measure faster with it. Nothing changes when the program chose a count.
     """
 
     def __init__(self):

@@ -18,7 +18,7 @@ from .._sampling import as_input_container
 from .._utils.arrays import INFERENCE_ROWS, is_tensor, output_like, to_numpy
 from .._utils.denormals import cpu_fast_math
 from .._utils.seeds import seed_from
-from .._utils.threads import threads_for
+from .._utils.threads import StepThreads
 from ._data import inference_input, inference_rows
 
 
@@ -46,7 +46,7 @@ class InferenceMixin(TransformerMixin):
         step = inference_rows(max(rows.shape[1], self._widest()))
         self.module_.eval()
         chunks, out = [], None
-        small = threads_for(self.module_, min(n, step), self.device_)
+        small = StepThreads(self.module_, min(n, step), self.device_)
         with torch.inference_mode(), cpu_fast_math(self.device_), small:
             for i in range(0, n, step):
                 part = fn(rows[i : i + step])
