@@ -488,10 +488,7 @@ def test_strong_weight_decay_holds_the_autoencoder_at_pca_not_at_zero():
     pca_err = ((pca.inverse_transform(pca.transform(X_test)) - X_test) ** 2).mean()
 
     def held_out(weight_decay):
-        est = AutoencoderTransformer(4, weight_decay=weight_decay, max_iter=30, random_state=0)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            est.fit(X)
+        est = AutoencoderTransformer(4, weight_decay=weight_decay, random_state=0).fit(X)
         return ((est.inverse_transform(est.transform(X_test)) - X_test) ** 2).mean() / pca_err
 
     # lr * weight_decay = 1: each step zeroes the MLP's weights before Adam's update.

@@ -96,8 +96,13 @@ class NetworkStateMixin:
             return
         # One group: Adam (or, saved by an older skvae, Adam with coupled L2 decay);
         # two: AdamW's decayed weights and the rest. load_state_dict sets their rates.
-        decoupled = len(optimizer_state["param_groups"]) == 2
-        self.optimizer_ = make_optimizer(self.module_, 1e-3, 0.0, 1e-8, decoupled=decoupled)
+        self.optimizer_ = make_optimizer(
+            self.module_,
+            self.learning_rate,
+            self.weight_decay,
+            self.epsilon,
+            decoupled=len(optimizer_state["param_groups"]) == 2,
+        )
         optimizer_state = records_to_tensors(optimizer_state)
         for saved, fresh in zip(optimizer_state["param_groups"], self.optimizer_.param_groups):
             # How the step is computed follows this device, not the one that saved it.
