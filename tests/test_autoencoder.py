@@ -166,7 +166,7 @@ def test_tensor_in_tensor_out(blobs, dtype):
 def test_last_small_batch_is_trained_on():
     # 7 samples with batch_size=5: two steps per epoch, the second of 2 rows.
     X = np.random.RandomState(0).randn(7, 3)
-    ae = AutoencoderTransformer(2, batch_size=5, max_iter=1, random_state=0)
+    ae = AutoencoderTransformer(2, batch_size=5, max_iter=1, early_stopping=False, random_state=0)
     calls = []
     original = torch.optim.Adam.step
 

@@ -197,10 +197,9 @@ class VAETransformer(VAEScoresMixin, VAEObjectiveMixin, BaseNeuralTransformer):
         where it started. New rows' loss can, when the held-out rows are few: a
         validation measure on tens of rows is noisy (``bench_quality.py --other``
         measures this on data sets the defaults were not chosen on). 'auto' holds
-        out when the held-out part is at least 10 rows and n_samples is below
-        50,000, where the default networks overfit; larger X trains on every row,
-        and so does X too small to hold out 10 rows, with no validation measure
-        to stop it. :meth:`partial_fit` never holds out.
+        out when n_samples is below 50,000, where the default networks overfit:
+        ``validation_fraction`` of the rows, but at least 10 (half of fewer than
+        20); larger X trains on every row. :meth:`partial_fit` never holds out.
     validation_fraction : float, default=0.1
         Share of the data held out when early stopping applies.
     warm_start : bool, default=False
