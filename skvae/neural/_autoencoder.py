@@ -7,7 +7,7 @@ import torch
 from torch.nn import functional as F
 
 from .._utils.arrays import SCORE_ELEMENTS
-from .._utils.validation import MIN_NOISE_VARIANCE
+from .._utils.validation import noise_floor
 from ._base import STATISTICS_BLOCK, BaseNeuralTransformer
 from ._modules import Autoencoder, materialize
 from ._networks import build_network, pca_autoencoder, starts_from_pca
@@ -368,7 +368,10 @@ class AutoencoderTransformer(BaseNeuralTransformer):
     def _reference_losses(self, Xt, mean):
         # Predicting the mean costs ||x - mean||² / 2 per sample; a fit that ends
         # above twice that has diverged.
-        null = 0.5 * squared_spread(Xt, mean)
+        sq = squared_spread(Xt, mean)  # E||x - mean||²
+        # The floor of noise_variance_, from X's scale: set by every fit call.
+        self._noise_floor = noise_floor(sq / Xt.shape[1])
+        null = 0.5 * sq
         return null, 2 * null
 
     def _encode(self, X):
@@ -384,7 +387,7 @@ class AutoencoderTransformer(BaseNeuralTransformer):
             sq_err += float(((self.module_.decoder(zb) - xb) ** 2).sum())
             codes.append(zb.to("cpu", torch.float64).numpy())
         Z = np.concatenate(codes)  # (n_samples, n_components)
-        self.noise_variance_ = max(sq_err / Xt.numel(), MIN_NOISE_VARIANCE)
+        self.noise_variance_ = max(sq_err / Xt.numel(), self._noise_floor)
         self.latent_mean_ = Z.mean(0)
         self.latent_covariance_ = np.atleast_2d(np.cov(Z, rowvar=False, ddof=min(1, len(Z) - 1)))
 

@@ -21,14 +21,14 @@ def gaussian_kl(mean, log_var):
     return 0.5 * (mean.square() + log_var.exp() - 1.0 - log_var)
 
 
-def optimal_log_c(x, out):
+def optimal_log_c(x, out, floor=MIN_NOISE_VARIANCE):
     """log of the c that maximises the Gaussian likelihood of x given f(z) = ``out``.
 
     c* = ||x - f(z)||² / d averaged over the rows (Rybkin et al. 2021): in closed
     form rather than a parameter that Adam would move by at most its step size
-    per step. A scalar tensor, floored at MIN_NOISE_VARIANCE.
+    per step. A scalar tensor, floored at ``floor`` (:func:`noise_floor` of X).
     """
-    return (x - out).square().mean().clamp(min=MIN_NOISE_VARIANCE).log()
+    return (x - out).square().mean().clamp(min=floor).log()
 
 
 def _mix32(x):

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-from .._utils.validation import MIN_NOISE_VARIANCE
+from .._utils.validation import noise_floor
 from ..decomposition._incremental import StreamedCovariance
 from ._data import Rows
 from ._likelihoods import UNIT_INTERVAL
@@ -306,7 +306,7 @@ def ppca_vae(estimator, Xt, mean, output_offset):
     # A fixed c is the model's σ²: PPCA's maximum likelihood at that σ² keeps the
     # axes whose variance exceeds it, the others collapse (Lucas et al. 2019).
     fixed = estimator.likelihood == "gaussian" and estimator.noise_variance != "learned"
-    sigma2 = float(estimator.noise_variance) if fixed else max(noise, MIN_NOISE_VARIANCE)
+    sigma2 = float(estimator.noise_variance) if fixed else max(noise, noise_floor(variance.mean()))
     m = eigenvalues.clamp(min=sigma2)  # diag M = WᵀW + σ²I, as UᵀU = I
     W = axes * (m - sigma2).sqrt()  # (d, k)
     enc_mean = (W / m).T * scale  # (k, d): M⁻¹Wᵀ, on standardised inputs

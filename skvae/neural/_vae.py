@@ -141,9 +141,9 @@ class VAETransformer(VAEScoresMixin, VAEObjectiveMixin, BaseNeuralTransformer):
         Other likelihoods refuse it. None: X is used as given.
     noise_variance : float or 'learned', default='learned'
         The variance c of the Gaussian likelihood N(f(z), cI), in the units of X
-        squared, at least 1e-6 (the floor of a learned c); 'learned' fits c by
-        maximum likelihood along with the network, starting at the mean
-        per-feature variance of X. A fixed c much larger than
+        squared, at least 1e-6; 'learned' fits c by maximum likelihood along
+        with the network, at least 1e-6 times the mean per-feature variance of
+        X (a floor that scales with X). A fixed c much larger than
         the error the decoder can reach makes the posterior collapse (c=1 on
         pixels in [0, 1]). Ignored by the other likelihoods.
     beta : float, default=1.0

@@ -12,7 +12,7 @@ import warnings
 import numpy as np
 import torch
 
-from .._utils.validation import MIN_NOISE_VARIANCE
+from .._utils.validation import MIN_NOISE_VARIANCE, noise_floor
 from ..exceptions import PosteriorCollapseWarning
 from ._base import _BINARIZE, STATISTICS_BLOCK, caller_stacklevel
 from ._elbo import LOG_2PI, gaussian_kl, optimal_log_c, row_keys, row_normals
@@ -52,10 +52,14 @@ class VAEObjectiveMixin:
         # The loss of q(z|x) = p(z), which costs no KL, with a decoder that outputs
         # the mean of X; training has diverged above it plus a nat per feature.
         d = Xt.shape[1]
+        # The least c this fit learns, from X's scale: set by every fit call, before
+        # its loss is made and its statistics are computed.
+        self._noise_floor = MIN_NOISE_VARIANCE  # no c to learn under a Bernoulli likelihood
         if self.likelihood == "gaussian":
             sq = squared_spread(Xt, mean)  # E||x - mean||²
+            self._noise_floor = noise_floor(sq / d)
             if self.noise_variance == "learned":
-                c = max(sq / d, MIN_NOISE_VARIANCE)
+                c = max(sq / d, self._noise_floor)
             else:
                 c = float(self.noise_variance)
             null = 0.5 * (sq / c + d * (LOG_2PI + math.log(c)))
@@ -90,6 +94,7 @@ class VAEObjectiveMixin:
             fixed_log_c = math.log(self.noise_variance)
 
         binarize = self.binarize == "dynamic"
+        floor = self._noise_floor
 
         def loss(module, xb, epoch):
             if binarize:
@@ -104,7 +109,7 @@ class VAEObjectiveMixin:
             out = module.decoder(z).float()
             log_c = fixed_log_c
             if likelihood == "gaussian" and log_c is None:
-                log_c = optimal_log_c(xb, out)
+                log_c = optimal_log_c(xb, out, floor)
             # Means over the batch as sums over all its terms divided by its size:
             # each a single reduction, which matters in steps of many small ops.
             n = xb.shape[0]
@@ -188,5 +193,5 @@ class VAEObjectiveMixin:
         if learned_noise_variance:
             # Divided by n - 1, not n, per feature: PCA's normalisation of its σ², as the
             # decoder's mean was fitted to these rows.
-            stats["noise_variance_"] = max(sq / (max(n - 1, 1) * Xt.shape[1]), MIN_NOISE_VARIANCE)
+            stats["noise_variance_"] = max(sq / (max(n - 1, 1) * Xt.shape[1]), self._noise_floor)
         return stats
