@@ -32,7 +32,9 @@ estimators; ``--quick``: seed 0): diabetes in its raw units (442 x 10, columns
 of standard deviation 0.5 to 35), linnerud standardised (20 x 6: 15 training
 rows, of which 7 are held out), ``make_classification`` (600 x 20, 6 informative),
 ``make_s_curve`` (600 x 3, noise 0.1), ``make_blobs`` (600 x 10, 5 centres) and
-``make_low_rank_matrix`` x 10 (500 x 30, effective rank 5); and at k=2, 20 and 60
+``make_low_rank_matrix`` x 10 (500 x 30, effective rank 5), 600 x 10 rows of
+probabilistic PCA's model (rank 3, noise standard deviation 0.3) and wine
+standardised times 1e-6; and at k=2, 20 and 60
 training rows of wine and breast_cancer standardised, digits/16 and raw
 diabetes, judged on all their other rows.
 """
@@ -71,7 +73,24 @@ OTHER = {
         "make_low_rank_matrix x10",
         lambda: 10 * skdata.make_low_rank_matrix(500, 30, effective_rank=5, random_state=0),
     ),
+    # Probabilistic PCA's own model, where PCA is the best a model can do.
+    "linear_gaussian": ("linear Gaussian", lambda: _linear_gaussian(600, 10, 3)),
+    # wine std's rows, at a scale a millionth of it: the same fits, if nothing depends on units.
+    "wine_tiny": (
+        "wine std x 1e-6",
+        lambda: 1e-6 * StandardScaler().fit_transform(load_wine().data),
+    ),
 }
+
+
+def _linear_gaussian(n, d, rank, noise=0.3):
+    """``n`` rows of x = W z + noise: z ~ N(0, I_rank), W (rank, d) ~ N(0, 1)."""
+    rng = np.random.default_rng(0)
+    return rng.standard_normal((n, rank)) @ rng.standard_normal((rank, d)) + noise * (
+        rng.standard_normal((n, d))
+    )
+
+
 # Ties: a network at its start computes PCA's reconstruction and PPCA's log-likelihood in
 # float32, equal to float64 PCA's up to rounding (about 1e-7 relative).
 TIE_RATIO, TIE_NATS = 1e-6, 1e-5
@@ -225,7 +244,9 @@ def main():
             "raw units, linnerud standardised (20 rows: 15 to fit on, of which "
             "early_stopping='auto' holds out 7), make_classification (600 x 20), "
             "make_s_curve (600 x 3), make_blobs (600 x 10) and make_low_rank_matrix x 10 "
-            "(500 x 30), split 75/25; and at k=2, 20 and 60 training rows of wine and "
+            "(500 x 30), 600 x 10 rows of probabilistic PCA's model (linear Gaussian, "
+            "rank 3, noise sd 0.3) and wine standardised times 1e-6, split 75/25; and "
+            "at k=2, 20 and 60 training rows of wine and "
             "breast_cancer standardised, digits/16 and raw diabetes, judged on all their "
             f"other rows. Each split and fitted with random_state = seed {seeds}. "
         )
