@@ -161,8 +161,8 @@ def noise_floor(variance):
     mean variance of ``variance``: :data:`MIN_NOISE_VARIANCE` times it (1e-6 on
     standardised X), so that the floor scales with X, and at least 1e-30.
 
-    An absolute floor of 1e-6 held X scaled by 1e-6 (noise variance near 1e-14)
-    a million times above its noise: the VAE's held-out bound fell 52 nats per
+    An absolute floor of 1e-6 held X scaled by 1e-6 (noise variance near 4e-13)
+    millions of times above its noise: the VAE's held-out bound fell 52 nats per
     row below PPCA's, where X at unit scale gave the same fit as PPCA.
     """
     return max(MIN_NOISE_VARIANCE * float(variance), 1e-30)
