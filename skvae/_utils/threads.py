@@ -189,6 +189,7 @@ class StepThreads:
         self.size = step_size(module, rows)
         self.applies = False
         self._limit = None  # the threadpoolctl limit in force: one thread or torch's count
+        self._chosen = None  # what made it: _one_thread or _torch_count
 
     def __enter__(self):
         self.applies = _policy_applies(self._device)
@@ -201,7 +202,9 @@ class StepThreads:
             return
         if self.size >= SMALL_STEP and _fresh(min(self.size, MEASURED_STEP), self.rows) is None:
             self._set(_torch_count)  # time torch's own count, not a limit of ours
-        self._set(_one_thread if _one_thread_pays(self.size, self.rows) else _torch_count)
+        chosen = _one_thread if _one_thread_pays(self.size, self.rows) else _torch_count
+        if chosen is not self._chosen:  # the same choice stays in force, not made again
+            self._set(chosen)
 
     def _set(self, make_limit):
         """Put back the limit in force, then apply ``make_limit()`` (None: none).
@@ -211,6 +214,7 @@ class StepThreads:
         if self._limit is not None:
             self._limit.__exit__(None, None, None)
             self._limit = None
+        self._chosen = make_limit
         if make_limit is not None:
             self._limit = make_limit()
             self._limit.__enter__()

@@ -327,12 +327,10 @@ class BaseNeuralTransformer(
         checkpoint = None if incremental else open_checkpoint(self, Xt, mean, generators)
 
         X_val = None
-        n_val = 0 if incremental else self._validation_rows(Xt.shape[0])
-        # early_stopping=True with too few rows to hold any out: split_rows says so.
-        explicit = self.early_stopping != "auto" and bool(self.early_stopping)
-        early_stopping = not incremental and (n_val > 0 or explicit)
+        n_val = None if incremental else self._validation_rows(Xt.shape[0])
+        early_stopping = n_val is not None
         if early_stopping:
-            Xt, X_val = split_rows(Xt, self.validation_fraction, shuffle_gen, n_val)
+            Xt, X_val = split_rows(Xt, n_val, shuffle_gen, self.validation_fraction)
             mean = Xt.mean(0)  # of the rows trained on
         n = Xt.shape[0]
         batch_size = auto_batch_size(n) if self.batch_size == "auto" else min(self.batch_size, n)
@@ -481,7 +479,8 @@ class BaseNeuralTransformer(
     AUTO_VALIDATION_ROWS, AUTO_EARLY_STOPPING_BELOW = 10, 50_000
 
     def _validation_rows(self, n_samples):
-        """How many of its ``n_samples`` rows fit holds out; 0: none.
+        """How many of its ``n_samples`` rows fit holds out; None: none (0, with
+        ``early_stopping=True``, is an error that :func:`split_rows` raises).
 
         ``early_stopping=True``: ``validation_fraction`` of them. ``'auto'``, below
         50,000 samples, where the default networks overfit (their held-out loss turns
@@ -493,12 +492,12 @@ class BaseNeuralTransformer(
         1.17 to 2.17 times PCA's, the VAE's bound up to 19,320 nats below PPCA's;
         with 10 rows held out, 21 of those 24 fits end at or better than their start.
         """
-        if self.early_stopping != "auto":
-            return int(round(self.validation_fraction * n_samples)) if self.early_stopping else 0
-        if n_samples >= self.AUTO_EARLY_STOPPING_BELOW:
-            return 0
         n_val = int(round(self.validation_fraction * n_samples))
-        return max(n_val, min(self.AUTO_VALIDATION_ROWS, n_samples // 2))
+        if self.early_stopping != "auto":
+            return n_val if self.early_stopping else None
+        if n_samples >= self.AUTO_EARLY_STOPPING_BELOW:
+            return None
+        return max(n_val, min(self.AUTO_VALIDATION_ROWS, n_samples // 2)) or None
 
     # ---------------------------------------------------------- validation
     def _check_training_values(self, Xt):

@@ -325,12 +325,10 @@ def _rows(estimator, X, reset=False, n_features=None, stream=False):
     return Xt, dtype
 
 
-def split_rows(Xt, fraction, generator, n_val=None):
-    """Training and validation rows of ``Xt``: ``n_val`` of them held out at random
-    (None: a ``fraction`` of them)."""
+def split_rows(Xt, n_val, generator, fraction):
+    """Training and validation rows of ``Xt``: ``n_val`` of them held out at random,
+    ``validation_fraction=fraction`` of them by the estimator's rule."""
     n = Xt.shape[0]
-    if n_val is None:
-        n_val = int(round(fraction * n))
     if n_val < 1 or n - n_val < 1:
         raise ValueError(
             f"early_stopping=True with validation_fraction={fraction} "
